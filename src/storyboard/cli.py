@@ -1,0 +1,238 @@
+"""The ``storyboard`` command: generate, serve, worker, db upgrade.
+
+Errors become one line on stderr and a non-zero exit status here, nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .config import Settings, get_settings
+from .contact_sheet import write_contact_sheet
+from .db import get_engine, get_job_row
+from .errors import StoryboardError
+from .images import provider_name
+from .jobs import JobRuntime, create_storyboard_job, run_storyboard_job
+from .scenes import beat_for
+from .schemas import GenerationRequest, JobStatus, StoryboardEntry, VideoProgress
+from .storage import path_for_url
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Turn a video prompt into a storyboard of scenes and images.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+app.add_typer(db_app, name="db")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error["loc"]) or "input"
+        parts.append(f"{field}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        raise _fail(f"invalid setting - {_validation_message(exc)}", 2) from exc
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def generate(
+    prompt: Annotated[str, typer.Argument(help="What the video is about.")],
+    duration: Annotated[int, typer.Option(help="Video length in seconds (5-300).")] = 30,
+    style: Annotated[str, typer.Option(help="Visual style for every image.")] = "cinematic",
+    aspect_ratio: Annotated[
+        str, typer.Option("--aspect-ratio", help="16:9, 9:16, 1:1 or 4:3.")
+    ] = "16:9",
+    seed: Annotated[Optional[int], typer.Option(help="Fix the images.")] = None,  # noqa: UP045
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every step.")] = False,
+) -> None:
+    """Create a storyboard job, run it here with live progress, and show the result."""
+    _setup_logging(verbose)
+    try:
+        request = GenerationRequest(prompt=prompt, duration=duration, style=style,
+                                    aspect_ratio=aspect_ratio, seed=seed)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise _fail(_validation_message(exc), 2) from exc
+    settings = _settings()
+    try:
+        job_id = create_storyboard_job(request, settings=settings)
+        out.print(f"Job [bold]{job_id}[/]: {len_hint(request)} with "
+                  f"[bold]{provider_name(settings)}[/] images", highlight=False)
+        status = asyncio.run(_run_with_progress(job_id, settings))
+    except StoryboardError as exc:
+        raise _fail(str(exc)) from exc
+    row = get_job_row(get_engine(settings), job_id)
+    assert row is not None
+    entries = [StoryboardEntry.model_validate(e) for e in json.loads(row.storyboard_data or "[]")]
+    if entries:
+        _print_storyboard(settings, entries)
+        sheet = write_contact_sheet(settings.media_dir, job_id, request.prompt, entries)
+        out.print(f"Images and contact sheet: [bold]{sheet.parent}[/]\n"
+                  f"Open [bold]{sheet}[/] to review.", highlight=False)
+    if status != JobStatus.STORYBOARD_READY.value:
+        raise _fail(f"job {job_id} {status}: {row.error_message or 'no images'}")
+    progress = VideoProgress.model_validate_json(row.progress or "{}")
+    out.print(f"[green]{progress.message}[/] - cost ${row.actual_cost or 0:.3f} "
+              f"(estimated ${row.estimated_cost:.3f})", highlight=False)
+
+
+def len_hint(request: GenerationRequest) -> str:
+    return f"{request.duration}s {request.style} storyboard, {request.aspect_ratio}"
+
+
+async def _run_with_progress(job_id: int, settings: Settings) -> str | None:
+    rt = JobRuntime.create(settings)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[eta]}"), TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=out, transient=False) as bar:
+            task = bar.add_task("Starting", total=None, eta="")
+            job = asyncio.create_task(run_storyboard_job(job_id, rt))
+            while not job.done():
+                await asyncio.wait({job}, timeout=0.2)
+                row = get_job_row(rt.engine, job_id)
+                if row is None or not row.progress:
+                    continue
+                p = VideoProgress.model_validate_json(row.progress)
+                eta = p.estimated_completion_seconds
+                bar.update(task, description=p.message or p.current_stage,
+                           total=p.scenes_total or None, completed=p.scenes_completed,
+                           eta=f"ETA {eta:.0f}s" if eta else "")
+            return job.result()
+    finally:
+        await rt.aclose()
+
+
+def _print_storyboard(settings: Settings, entries: list[StoryboardEntry]) -> None:
+    table = Table(title="Storyboard", show_lines=False)
+    for name in ("#", "Beat", "Duration", "Status", "Description", "Image"):
+        table.add_column(name, overflow="fold")
+    for e in entries:
+        path = path_for_url(settings.media_dir, e.image_url) if e.image_url else None
+        status = e.generation_status if not e.error else f"{e.generation_status}: {e.error}"
+        table.add_row(str(e.scene.scene_number), beat_for(e.scene.scene_number, len(entries)).value,
+                      f"{e.scene.duration:g}s", status, e.scene.description,
+                      path.name if path else "-")
+    out.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.", min=1, max=65535)] = 8000,
+) -> None:
+    """Start the API (and the studio at /) on loopback unless told otherwise."""
+    import uvicorn
+
+    from .api.app import create_app
+
+    settings = _settings()
+    try:
+        application = create_app(settings, embedded_worker=True)
+    except StoryboardError as exc:
+        raise _fail(str(exc)) from exc
+    out.print(f"Storyboard on http://{host}:{port}/  (API docs at /docs)", highlight=False)
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+@app.command()
+def worker(
+    threads: Annotated[int, typer.Option(help="Jobs at once (queue mode).", min=1)] = 16,
+    verbose: Annotated[bool, typer.Option("--verbose/--quiet", "-v", help="Log steps.")] = True,
+) -> None:
+    """Run jobs until stopped (SIGTERM/Ctrl-C finish or hand back work).
+
+    Without STORYBOARD_BROKER_URL it takes jobs from the database; with it, from the queue.
+    """
+    import signal
+    import threading
+
+    _setup_logging(verbose)
+    settings = _settings()
+    if settings.broker_url:
+        from .jobs.queue import Queue, Redispatcher, redispatch_lost_jobs
+
+        get_engine(settings)  # schema up to date before any message is taken
+        queue = Queue(settings)
+        consumer = queue.worker(threads)
+        redispatcher = Redispatcher(queue)
+        stopping = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stopping.set())
+        consumer.start()
+        redispatch_lost_jobs(queue)
+        redispatcher.start()
+        out.print(f"worker consuming queue {settings.queue_name!r}", highlight=False)
+        stopping.wait()
+        redispatcher.stop()
+        consumer.stop(timeout=int(settings.shutdown_grace * 1000))
+        queue.close()
+        return
+
+    from .jobs.worker import Worker
+
+    async def main() -> None:
+        w = Worker(settings)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, w.stop)
+        await w.run()
+
+    try:
+        asyncio.run(main())
+    except StoryboardError as exc:
+        raise _fail(str(exc)) from exc
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create the schema, or upgrade an existing generated_videos table in place."""
+    from .db.engine import _create
+    from .db.migrate import ensure_schema
+
+    settings = _settings()
+    engine = _create(settings.resolved_database_url, settings)
+    try:
+        steps = ensure_schema(engine)
+    finally:
+        engine.dispose()
+    for step in steps:
+        out.print(step)
+    out.print(f"Database at head: {Path(settings.resolved_database_url).name}"
+              if not steps else "Done.")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,124 @@
+"""One validated settings object, read from the environment when asked for (never at import).
+
+Storyboard's own settings use the ``STORYBOARD_`` prefix; the few names other tools already use
+(``DATA``, ``DATABASE_URL``, ``REPLICATE_API_KEY``/``REPLICATE_API_TOKEN``, ``REPLICATE_BASE_URL``)
+are read as they are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with the spec's numbers as defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STORYBOARD_", extra="ignore", populate_by_name=True
+    )
+
+    data_dir: Path = Field(
+        default=Path("DATA"), validation_alias=AliasChoices("DATA", "STORYBOARD_DATA_DIR")
+    )
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "STORYBOARD_DATABASE_URL")
+    )
+
+    # Retries: attempts per scene, first backoff (doubles each time: 2 s, 4 s, 8 s ...).
+    max_retries: int = Field(default=3, ge=1, le=10)
+    retry_base_delay: float = Field(default=2.0, ge=0)
+    retry_max_delay: float = Field(default=60.0, ge=0)
+    # Whole-prediction limit per image attempt, in seconds.
+    image_timeout: float = Field(default=120.0, gt=0)
+    parsing_timeout: float = Field(default=30.0, gt=0)
+
+    # Image provider: "auto" picks Replicate when a key is set, else the offline sketch renderer.
+    image_provider: Literal["auto", "sketch", "replicate", "cog"] = "auto"
+    image_model: str = "black-forest-labs/flux-schnell"
+    image_price: float = Field(default=0.003, ge=0)  # USD per produced image (Flux-Schnell)
+    output_format: Literal["webp", "jpg", "png"] = "webp"
+    replicate_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "REPLICATE_API_KEY", "REPLICATE_API_TOKEN", "STORYBOARD_REPLICATE_API_KEY"
+        ),
+    )
+    replicate_base_url: str = Field(
+        default="https://api.replicate.com/v1",
+        validation_alias=AliasChoices("REPLICATE_BASE_URL", "STORYBOARD_REPLICATE_BASE_URL"),
+    )
+    replicate_poll_interval: float = Field(default=0.5, gt=0)
+    replicate_wait: int = Field(default=60, ge=1, le=60)  # seconds for `Prefer: wait`
+    cog_url: str | None = None
+    # Seconds the sketch renderer waits per frame: makes progress visible in demos and tests.
+    sketch_delay: float = Field(default=0.0, ge=0, le=60)
+
+    # A running job holds a lease on its row, renewed while it runs; a lease that lapses means
+    # its worker died, and any worker may resume the job.
+    lease_seconds: float = Field(default=30.0, gt=0)
+    # Worker: jobs run at once per process, how often it looks for new work, how long SIGTERM
+    # waits for running jobs before handing them back.
+    worker_max_jobs: int = Field(default=200, ge=1)
+    worker_poll_interval: float = Field(default=0.5, gt=0)
+    shutdown_grace: float = Field(default=20.0, ge=0)
+    # Scale-out: a Dramatiq broker (amqp://... RabbitMQ, recommended; or redis://...) makes
+    # `storyboard worker` consume jobs from a queue instead of polling the database.
+    broker_url: str | None = None
+    queue_name: str = "storyboard"
+    # A Redis URL for the fleet-wide image rate limit (defaults to the broker when it is Redis).
+    redis_url: str | None = None
+    # Dramatiq: a job message is retried only when its job is held by another worker (e.g. a
+    # redelivery racing a dead worker's lease); the job itself handles image failures.
+    queue_max_retries: int = Field(default=10, ge=0)
+    # Below RabbitMQ's 30-minute consumer timeout, so a stuck job is interrupted (and resumed
+    # from its checkpoint) before the broker drops the worker's channel.
+    job_time_limit: float = Field(default=25 * 60, gt=0)
+    # Pending jobs not dispatched (or dispatched this long ago without being taken) and jobs
+    # whose lease lapsed are sent again: no job is lost between the database and the broker.
+    redispatch_after: float = Field(default=60.0, gt=0)
+    redispatch_interval: float = Field(default=10.0, gt=0)
+    # Image creations allowed per window across the whole fleet (Replicate: 600 per minute).
+    image_rate_limit: int = Field(default=600, ge=0)
+    image_rate_window: int = Field(default=60, ge=1)
+
+    # How often a running job looks for a cancel (or a lost lease) in the database.
+    status_poll_interval: float = Field(default=1.0, gt=0)
+
+    # How often the event stream (SSE) looks for progress to send.
+    events_interval: float = Field(default=0.25, gt=0)
+
+    # Concurrency: scenes in flight per job (0 = all scenes) and image requests per process.
+    scene_concurrency: int = Field(default=0, ge=0)
+    max_inflight_images: int = Field(default=256, ge=1)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database to use: ``DATABASE_URL`` or a SQLite file under ``DATA``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'storyboard.db').resolve()}"
+
+    @property
+    def shared_redis_url(self) -> str | None:
+        """Redis for fleet-wide state: ``STORYBOARD_REDIS_URL``, else a Redis broker."""
+        if self.redis_url:
+            return self.redis_url
+        if self.broker_url and self.broker_url.startswith(("redis://", "rediss://")):
+            return self.broker_url
+        return None
+
+    @property
+    def media_dir(self) -> Path:
+        """Where images and exports are kept."""
+        return (self.data_dir / "media").resolve()
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Read the settings now (environment, then defaults); keyword overrides win."""
+    return Settings(**overrides)  # type: ignore[arg-type]

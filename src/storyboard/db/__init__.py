@@ -1,0 +1,40 @@
+"""Persistence: the ``generated_videos`` table, engines, migrations and job queries."""
+
+from .engine import dispose_engines, get_engine
+from .jobs import (
+    FINAL_STATUSES,
+    RUNNABLE_STATUSES,
+    claim_job,
+    claimable_job_ids,
+    count_jobs,
+    create_job,
+    get_job_row,
+    job_as_dict,
+    leased_jobs,
+    list_jobs,
+    release_lease,
+    renew_lease,
+    update_job,
+)
+from .migrate import ensure_schema
+from .models import GeneratedVideo
+
+__all__ = [
+    "FINAL_STATUSES",
+    "RUNNABLE_STATUSES",
+    "GeneratedVideo",
+    "claim_job",
+    "claimable_job_ids",
+    "count_jobs",
+    "create_job",
+    "dispose_engines",
+    "ensure_schema",
+    "get_engine",
+    "get_job_row",
+    "job_as_dict",
+    "leased_jobs",
+    "list_jobs",
+    "release_lease",
+    "renew_lease",
+    "update_job",
+]

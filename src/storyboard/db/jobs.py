@@ -1,0 +1,187 @@
+"""Queries on ``generated_videos``: keyword-only functions, the engine first."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session
+
+from .models import GeneratedVideo, utcnow
+
+__all__ = [
+    "FINAL_STATUSES",
+    "RUNNABLE_STATUSES",
+    "claim_job",
+    "claimable_job_ids",
+    "count_jobs",
+    "create_job",
+    "get_job_row",
+    "job_as_dict",
+    "leased_jobs",
+    "list_jobs",
+    "release_lease",
+    "renew_lease",
+    "update_job",
+]
+
+FINAL_STATUSES = ("storyboard_ready", "failed", "cancelled")
+# Statuses a worker may pick up: waiting, or interrupted while running.
+RUNNABLE_STATUSES = ("pending", "parsing", "generating_storyboard")
+_COLUMNS = [c.name for c in GeneratedVideo.__table__.columns]
+
+
+def create_job(
+    engine: Engine,
+    *,
+    prompt: str,
+    video_url: str = "",
+    model_id: str = "v2",
+    parameters: dict[str, Any] | None = None,
+    status: str = "pending",
+    progress: str | None = None,
+) -> int:
+    """Insert a job row in one transaction and return its id."""
+    now = utcnow()
+    row = GeneratedVideo(
+        prompt=prompt,
+        video_url=video_url,
+        model_id=model_id,
+        parameters=json.dumps(parameters or {}),
+        status=status,
+        progress=progress,
+        created_at=now,
+        updated_at=now,
+    )
+    with Session(engine) as session, session.begin():
+        session.add(row)
+        session.flush()
+        return int(row.id)
+
+
+def get_job_row(engine: Engine, job_id: int) -> GeneratedVideo | None:
+    with Session(engine, expire_on_commit=False) as session:
+        return session.get(GeneratedVideo, job_id)
+
+
+def job_as_dict(row: GeneratedVideo) -> dict[str, Any]:
+    """The row as the spec's ``get_job`` dict. Unset JSON columns are left out, so the spec's
+    ``json.loads(job.get("progress", "{}"))`` reads its default instead of ``None``."""
+    data = {name: getattr(row, name) for name in _COLUMNS}
+    for key in ("progress", "storyboard_data"):
+        if data[key] is None:
+            del data[key]
+    return data
+
+
+def update_job(
+    engine: Engine,
+    job_id: int,
+    *,
+    unless_status: Iterable[str] = (),
+    only_status: Iterable[str] = (),
+    **values: Any,
+) -> bool:
+    """Write ``values`` and ``updated_at`` in one statement; returns whether a row changed.
+
+    ``unless_status`` / ``only_status`` make the write conditional on the status at that moment,
+    so a job cancelled by someone else is never overwritten by a late progress write.
+    """
+    stmt = update(GeneratedVideo).where(GeneratedVideo.id == job_id)
+    unless, only = tuple(unless_status), tuple(only_status)
+    if unless:
+        stmt = stmt.where(GeneratedVideo.status.not_in(unless))
+    if only:
+        stmt = stmt.where(GeneratedVideo.status.in_(only))
+    values.setdefault("updated_at", utcnow())
+    with engine.begin() as conn:
+        return conn.execute(stmt.values(**values)).rowcount > 0
+
+
+def list_jobs(
+    engine: Engine, *, status: str | None = None, limit: int = 20, offset: int = 0
+) -> list[GeneratedVideo]:
+    """Jobs newest first."""
+    stmt = select(GeneratedVideo).order_by(GeneratedVideo.id.desc()).limit(limit).offset(offset)
+    if status:
+        stmt = stmt.where(GeneratedVideo.status == status)
+    with Session(engine, expire_on_commit=False) as session:
+        return list(session.scalars(stmt))
+
+
+def count_jobs(engine: Engine, *, status: str | None = None) -> int:
+    stmt = select(func.count()).select_from(GeneratedVideo)
+    if status:
+        stmt = stmt.where(GeneratedVideo.status == status)
+    with engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())
+
+
+def _claimable() -> Any:
+    now = utcnow()
+    return (
+        GeneratedVideo.status.in_(RUNNABLE_STATUSES)
+        & (GeneratedVideo.lease_owner.is_(None) | (GeneratedVideo.lease_expires_at < now))
+    )
+
+
+def claim_job(
+    engine: Engine, job_id: int, *, owner: str, lease_seconds: float, steal_from: str | None = None
+) -> bool:
+    """Take the job's lease if it is runnable and nobody holds a live lease; atomic.
+    ``steal_from`` also takes it from that holder (known dead) before its lease lapses."""
+    # Re-entrant: a worker that already holds the lease (it stole it) may claim again.
+    who = _claimable() | (GeneratedVideo.status.in_(RUNNABLE_STATUSES)
+                          & (GeneratedVideo.lease_owner == owner))
+    if steal_from:
+        who = who | (GeneratedVideo.status.in_(RUNNABLE_STATUSES)
+                     & (GeneratedVideo.lease_owner == steal_from))
+    stmt = (
+        update(GeneratedVideo)
+        .where(GeneratedVideo.id == job_id, who)
+        .values(lease_owner=owner, lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+    )
+    with engine.begin() as conn:
+        return conn.execute(stmt).rowcount > 0
+
+
+def renew_lease(engine: Engine, job_id: int, *, owner: str, lease_seconds: float) -> bool:
+    """Extend our lease; False when the job is no longer ours or no longer running."""
+    stmt = (
+        update(GeneratedVideo)
+        .where(GeneratedVideo.id == job_id, GeneratedVideo.lease_owner == owner,
+               GeneratedVideo.status.in_(RUNNABLE_STATUSES))
+        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+    )
+    with engine.begin() as conn:
+        return conn.execute(stmt).rowcount > 0
+
+
+def release_lease(engine: Engine, job_id: int, *, owner: str) -> None:
+    """Give the job back (finished, or handed back on shutdown)."""
+    stmt = (
+        update(GeneratedVideo)
+        .where(GeneratedVideo.id == job_id, GeneratedVideo.lease_owner == owner)
+        .values(lease_owner=None, lease_expires_at=None)
+    )
+    with engine.begin() as conn:
+        conn.execute(stmt)
+
+
+def claimable_job_ids(engine: Engine, *, limit: int) -> list[int]:
+    """Jobs a worker could run now, oldest first."""
+    stmt = select(GeneratedVideo.id).where(_claimable()).order_by(GeneratedVideo.id).limit(limit)
+    with engine.connect() as conn:
+        return [int(i) for i in conn.execute(stmt).scalars()]
+
+
+def leased_jobs(engine: Engine) -> list[tuple[int, str]]:
+    """Runnable jobs whose lease is still live: (id, owner), to spot owners that died."""
+    stmt = select(GeneratedVideo.id, GeneratedVideo.lease_owner).where(
+        GeneratedVideo.status.in_(RUNNABLE_STATUSES), GeneratedVideo.lease_owner.is_not(None),
+        GeneratedVideo.lease_expires_at >= utcnow())
+    with engine.connect() as conn:
+        return [(int(i), str(o)) for i, o in conn.execute(stmt)]

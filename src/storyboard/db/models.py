@@ -1,0 +1,64 @@
+"""The ``generated_videos`` table: one row per storyboard job."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Boolean, DateTime, Float, Integer, String, Text, TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["Base", "GeneratedVideo", "UTCDateTime", "utcnow"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps stored as naive UTC (SQLite has no zones) and read back as aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class GeneratedVideo(Base):
+    """A storyboard job. JSON columns are TEXT, as the spec's migration declares them."""
+
+    __tablename__ = "generated_videos"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    prompt: Mapped[str] = mapped_column(Text, nullable=False)
+    video_url: Mapped[str | None] = mapped_column(Text, default="")
+    model_id: Mapped[str | None] = mapped_column(String(64))
+    parameters: Mapped[str | None] = mapped_column(Text)  # JSON: duration, style, aspect_ratio..
+    status: Mapped[str] = mapped_column(String(32), nullable=False, default="pending", index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    # The spec's columns.
+    progress: Mapped[str | None] = mapped_column(Text)  # JSON VideoProgress
+    storyboard_data: Mapped[str | None] = mapped_column(Text)  # JSON list of StoryboardEntry
+    approved: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    estimated_cost: Mapped[float] = mapped_column(Float, default=0.0, server_default="0.0")
+    actual_cost: Mapped[float | None] = mapped_column(Float)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Execution: the worker holding the job and until when (a lapsed lease means the worker
+    # died and the job may be resumed), and when it was last handed to a queue.
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,86 @@
+"""Every error Storyboard raises on purpose, under one root.
+
+    StoryboardError                     root: catch this to catch ours
+    ├── InvalidRequestError             bad input at an edge (CLI, API); names the field
+    ├── JobNotFoundError                no job with that id
+    ├── JobStateError                   the job is not in a state that allows this (API: 409)
+    │   └── JobBusyError                another live worker holds the job's lease
+    ├── ConfigurationError              a setting is missing or wrong (says which and how to fix)
+    └── ImageGenerationError            one image could not be made
+        ├── RetryableImageError         worth another attempt (timeouts, 5xx, 429, flaky runs)
+        └── PermanentImageError         retrying cannot help (invalid input, NSFW)
+            └── AccountError            would fail every scene (key rejected, billing, no model):
+                                        the job fails once instead of burning attempts per scene
+
+Lower-level errors (httpx, SQLAlchemy, Pillow) are translated into these once, where they occur,
+with ``raise ... from exc``; the CLI turns them into a message and an exit code, the API into an
+HTTP status in one handler.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccountError",
+    "ConfigurationError",
+    "ImageGenerationError",
+    "InvalidRequestError",
+    "JobBusyError",
+    "JobNotFoundError",
+    "JobStateError",
+    "PermanentImageError",
+    "RetryableImageError",
+    "StoryboardError",
+]
+
+
+class StoryboardError(Exception):
+    """Root of every error Storyboard raises on purpose."""
+
+
+class InvalidRequestError(StoryboardError, ValueError):
+    """Input that breaks a documented limit; ``field`` names what to fix."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class JobNotFoundError(StoryboardError, LookupError):
+    """No job with the given id."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(f"Job {job_id} not found")
+        self.job_id = job_id
+
+
+class JobStateError(StoryboardError):
+    """The job's status does not allow the requested action."""
+
+
+class JobBusyError(JobStateError):
+    """Another worker holds the job's lease; try again once it may have lapsed."""
+
+
+class ConfigurationError(StoryboardError):
+    """A setting is missing or invalid; the message says how to fix it."""
+
+
+class ImageGenerationError(StoryboardError):
+    """One image could not be produced."""
+
+
+class RetryableImageError(ImageGenerationError):
+    """A transient failure; ``retry_after`` is the provider's own hint in seconds, if it sent one."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentImageError(ImageGenerationError):
+    """Retrying the same request cannot succeed (invalid input, content policy)."""
+
+
+class AccountError(PermanentImageError):
+    """The provider refuses every request (bad key, billing, unknown model)."""

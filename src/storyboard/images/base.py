@@ -1,0 +1,66 @@
+"""The one small interface every image provider implements.
+
+A provider turns an ``ImageRequest`` into an ``ImageResult`` holding the image's bytes; the job
+stores the bytes itself, so every provider's images last as long as the storyboard does.
+Providers raise only ``ImageGenerationError`` subclasses: ``RetryableImageError`` for what another
+attempt may fix, ``PermanentImageError`` for what it cannot, ``AccountError`` for what would fail
+every scene.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from ..schemas import Scene
+
+__all__ = ["ImageProvider", "ImageRequest", "ImageResult", "PredictionCallback"]
+
+# Called with the provider's prediction id as soon as it exists, before waiting on it, so a
+# crashed job can resume that prediction instead of paying for a new one.
+PredictionCallback = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """One image to make."""
+
+    prompt: str
+    aspect_ratio: str = "16:9"
+    seed: int | None = None
+    output_format: str = "webp"
+    # The scene and storyboard size, for providers that compose by beat (the sketch renderer).
+    scene: Scene | None = None
+    scenes_total: int = 1
+    # A prediction started by an earlier, interrupted attempt: poll it instead of creating anew.
+    resume_prediction_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """A finished image."""
+
+    data: bytes
+    extension: str  # "png", "webp", "jpg"
+    source_url: str | None = None  # where the provider served it (may expire)
+    prediction_id: str | None = None
+    cost: float = 0.0  # what this image was billed, in USD
+
+
+@runtime_checkable
+class ImageProvider(Protocol):
+    """Makes images. Implementations: sketch (offline), replicate, cog."""
+
+    name: str
+    price_per_image: float
+
+    async def generate(
+        self, request: ImageRequest, *, on_prediction: PredictionCallback | None = None
+    ) -> ImageResult:
+        """Make one image. One call is one attempt: the caller owns retries and the timeout."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,109 @@
+"""The review loop on a job row: regenerate one scene, approve, cancel.
+
+Each action is one conditional UPDATE, so two people (or a person and a worker) acting at once
+cannot leave the row half-changed: the loser gets a JobStateError saying why.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from ..db import FINAL_STATUSES, RUNNABLE_STATUSES, get_job_row, update_job
+from ..db.models import GeneratedVideo, utcnow
+from ..errors import InvalidRequestError, JobNotFoundError, JobStateError
+from ..schemas import ImageVersion, JobStatus, VideoProgress
+from .task import saved_entries
+
+__all__ = ["approve_job", "cancel_job", "request_regeneration"]
+
+
+def _row(engine: Engine, job_id: int) -> GeneratedVideo:
+    row = get_job_row(engine, job_id)
+    if row is None:
+        raise JobNotFoundError(job_id)
+    return row
+
+
+def approve_job(engine: Engine, job_id: int) -> GeneratedVideo:
+    """Mark a ready storyboard approved (for the video stage)."""
+    row = _row(engine, job_id)
+    if row.status != JobStatus.STORYBOARD_READY.value:
+        raise JobStateError(
+            f"Job {job_id} is {row.status}; only a storyboard_ready job can be approved"
+        )
+    if not update_job(engine, job_id, only_status=[JobStatus.STORYBOARD_READY.value],
+                      approved=True, approved_at=utcnow()):
+        raise JobStateError(f"Job {job_id} changed while approving; reload and try again")
+    return _row(engine, job_id)
+
+
+def cancel_job(engine: Engine, job_id: int) -> GeneratedVideo:
+    """Stop a pending or running job; its worker notices and stops making images."""
+    row = _row(engine, job_id)
+    if row.status in FINAL_STATUSES:
+        raise JobStateError(f"Job {job_id} is already {row.status}; only a running job can be "
+                            "cancelled")
+    progress = VideoProgress.model_validate_json(row.progress or "{}")
+    progress.current_stage, progress.message = JobStatus.CANCELLED.value, "Cancelled"
+    progress.estimated_completion_seconds = None
+    if not update_job(engine, job_id, only_status=RUNNABLE_STATUSES,
+                      status=JobStatus.CANCELLED.value, error_message="Cancelled on request",
+                      progress=progress.model_dump_json()):
+        raise JobStateError(f"Job {job_id} finished before it could be cancelled")
+    return _row(engine, job_id)
+
+
+def request_regeneration(
+    engine: Engine,
+    job_id: int,
+    scene_number: int,
+    *,
+    description: str | None = None,
+    image_prompt: str | None = None,
+) -> GeneratedVideo:
+    """Queue one scene for a new image: its current image becomes an earlier version, the job
+    goes back to generating_storyboard (approval cleared) and runs only that scene."""
+    row = _row(engine, job_id)
+    if row.status not in (JobStatus.STORYBOARD_READY.value, JobStatus.FAILED.value):
+        raise JobStateError(f"Job {job_id} is {row.status}; a scene can be regenerated once the "
+                            "storyboard is ready (or failed)")
+    entries = saved_entries(row)
+    if not entries:
+        raise JobStateError(f"Job {job_id} has no storyboard to regenerate")
+    if not 1 <= scene_number <= len(entries):
+        raise InvalidRequestError("scene", f"must be between 1 and {len(entries)}")
+    entry = entries[scene_number - 1]
+    if entry.image_url or entry.generation_status == "completed":
+        entry.versions.append(ImageVersion(
+            image_url=entry.image_url, source_url=entry.source_url,
+            description=entry.scene.description, image_prompt=entry.scene.image_prompt,
+            replaced_at=utcnow(),
+        ))
+    if description is not None:
+        entry.scene.description = description
+    if image_prompt is not None:
+        entry.scene.image_prompt = image_prompt
+    elif description is not None:
+        # A new description alone should change the picture too: draw what it now says.
+        style = _style(row)
+        entry.scene.image_prompt = f"{description}, {style} style, high quality"
+    entry.image_url = entry.source_url = entry.error = entry.prediction_id = None
+    entry.generation_status = "pending"
+    progress = VideoProgress(
+        current_stage=JobStatus.GENERATING_STORYBOARD.value, scenes_total=len(entries),
+        scenes_completed=len(entries) - 1, current_scene=scene_number,
+        message=f"Regenerating scene {scene_number}/{len(entries)}",
+    )
+    storyboard = "[" + ",".join(e.model_dump_json() for e in entries) + "]"
+    if not update_job(engine, job_id, only_status=[row.status],
+                      status=JobStatus.GENERATING_STORYBOARD.value, approved=False,
+                      approved_at=None, error_message=None, storyboard_data=storyboard,
+                      progress=progress.model_dump_json()):
+        raise JobStateError(f"Job {job_id} changed meanwhile; reload and try again")
+    return _row(engine, job_id)
+
+
+def _style(row: GeneratedVideo) -> str:
+    from .task import job_parameters
+
+    return str(job_parameters(row).get("style") or "cinematic")

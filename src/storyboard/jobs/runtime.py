@@ -1,0 +1,75 @@
+"""What a running job needs from the outside world, passed in rather than patched."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from ..config import Settings, get_settings
+from ..db import get_engine
+from ..images import ImageProvider, make_provider
+from .ratelimit import ImageRateLimiter
+
+__all__ = ["JobRuntime", "worker_identity"]
+
+
+def worker_identity() -> str:
+    """host:pid:random - unique per runtime, and tells which process held a lease."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class JobRuntime:
+    """Settings, database, image provider and the clocks of one process's jobs.
+
+    ``image_slots`` caps image requests in flight across every job on this event loop;
+    ``before_image`` is awaited before each image creation (the fleet-wide rate limiter).
+    """
+
+    settings: Settings
+    engine: Engine
+    provider: ImageProvider
+    image_slots: asyncio.Semaphore | None = None
+    before_image: Callable[[], Awaitable[None]] | None = None
+    on_throttle: Callable[[float], Awaitable[None]] | None = None
+    rate_limiter: ImageRateLimiter | None = None
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    clock: Callable[[], float] = time.monotonic
+    owner: str = field(default_factory=lambda: worker_identity())
+    owns_provider: bool = field(default=False, repr=False)
+
+    @classmethod
+    def create(
+        cls, settings: Settings | None = None, provider: ImageProvider | None = None
+    ) -> JobRuntime:
+        settings = settings or get_settings()
+        owns = provider is None
+        rt = cls(
+            settings=settings,
+            engine=get_engine(settings),
+            provider=provider or make_provider(settings),
+            owns_provider=owns,
+        )
+        if rt.provider.name == "replicate" and settings.image_rate_limit > 0:
+            rt.use_rate_limiter(ImageRateLimiter(
+                limit=settings.image_rate_limit, window=settings.image_rate_window,
+                redis_url=settings.shared_redis_url, namespace=settings.queue_name))
+        return rt
+
+    def use_rate_limiter(self, limiter: ImageRateLimiter) -> None:
+        self.rate_limiter = limiter
+        self.before_image = limiter.acquire
+        self.on_throttle = limiter.throttled
+
+    async def aclose(self) -> None:
+        if self.owns_provider:
+            await self.provider.aclose()
+        if self.rate_limiter is not None:
+            self.rate_limiter.close()

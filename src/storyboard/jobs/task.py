@@ -1,0 +1,410 @@
+"""``generate_storyboard_task``: one job from ``pending`` to ``storyboard_ready`` or ``failed``.
+
+    pending -> parsing -> generating_storyboard -> storyboard_ready | failed   (| cancelled)
+
+Scenes are generated concurrently (bounded per job and per process), each with the spec's retries
+(3 attempts, 2 s then 4 s backoff, 120 s per attempt). After every scene the job row gets the new
+``progress`` and ``storyboard_data``. A job that was interrupted resumes: finished scenes are kept,
+and a scene whose prediction was started polls that prediction instead of paying for a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+
+from ..config import Settings
+from ..db import (
+    FINAL_STATUSES,
+    claim_job,
+    get_job_row,
+    release_lease,
+    renew_lease,
+    update_job,
+)
+from ..db.models import GeneratedVideo
+from ..errors import (
+    AccountError,
+    ImageGenerationError,
+    JobBusyError,
+    RetryableImageError,
+)
+from ..images import ImageProvider, ImageRequest, ImageResult
+from ..scenes import parse_prompt_to_scenes
+from ..schemas import GenerationRequest, JobStatus, StoryboardEntry, VideoProgress
+from ..storage import save_image, url_for
+from .progress import generating_progress, ready_message
+from .runtime import JobRuntime
+
+__all__ = ["generate_storyboard_task", "run_storyboard_job", "scene_request"]
+
+log = logging.getLogger("storyboard.jobs")
+
+_ACTIVE = (JobStatus.PARSING.value, JobStatus.GENERATING_STORYBOARD.value)
+RUNNABLE = (JobStatus.PENDING.value, *_ACTIVE)
+
+
+class _JobStopped(BaseException):
+    """The row left the active statuses under us (cancelled, or finished by another worker).
+
+    A BaseException, like CancelledError, so no provider's `except Exception` can swallow it."""
+
+
+def job_parameters(row: GeneratedVideo) -> dict[str, Any]:
+    try:
+        params = json.loads(row.parameters or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return params if isinstance(params, dict) else {}
+
+
+def scene_request(
+    entry: StoryboardEntry, params: dict[str, Any], scenes_total: int, output_format: str
+) -> ImageRequest:
+    """The image request for one scene of a job with ``params``."""
+    seed = params.get("seed")
+    return ImageRequest(
+        prompt=entry.scene.image_prompt,
+        aspect_ratio=str(params.get("aspect_ratio") or "16:9"),
+        # One seed per job, offset per scene: repeatable, yet the frames differ.
+        seed=None if seed is None else int(seed) + entry.scene.scene_number - 1,
+        output_format=output_format,
+        scene=entry.scene,
+        scenes_total=scenes_total,
+        resume_prediction_id=entry.prediction_id,
+    )
+
+
+class SceneRunner:
+    """Makes scene images for one job and writes its progress; shared by jobs and regeneration."""
+
+    def __init__(self, rt: JobRuntime, job_id: int, params: dict[str, Any],
+                 entries: list[StoryboardEntry], concurrency: int) -> None:
+        self.rt = rt
+        self.job_id = job_id
+        self.params = params
+        self.entries = entries
+        self.concurrency = concurrency
+        self.scene_slots = asyncio.Semaphore(concurrency)
+        self.in_flight: set[int] = set()
+        self.image_seconds: list[float] = []
+        self.cost = 0.0
+        self.produced = 0
+
+    # -- progress ---------------------------------------------------------------------------
+    def progress(self) -> VideoProgress:
+        return generating_progress(self.entries, self.in_flight, self.image_seconds,
+                                   self.concurrency)
+
+    def storyboard_json(self) -> str:
+        return json.dumps([e.model_dump(mode="json") for e in self.entries])
+
+    async def save(self, **extra: Any) -> None:
+        """Write progress and storyboard (and ``extra``) unless the job stopped being active."""
+        ok = update_job(
+            self.rt.engine,
+            self.job_id,
+            only_status=_ACTIVE,
+            progress=self.progress().model_dump_json(),
+            storyboard_data=self.storyboard_json(),
+            **extra,
+        )
+        if not ok:
+            raise _JobStopped
+
+    # -- one scene --------------------------------------------------------------------------
+    def _wait_seconds(self, state: RetryCallState) -> float:
+        s = self.rt.settings
+        delay = min(s.retry_base_delay * 2 ** (state.attempt_number - 1), s.retry_max_delay)
+        exc = state.outcome.exception() if state.outcome else None
+        hint = getattr(exc, "retry_after", None)
+        return max(delay, float(hint)) if hint else delay
+
+    async def _attempt(self, entry: StoryboardEntry, attempt: int) -> ImageResult:
+        s = self.rt.settings
+
+        async def checkpoint(prediction_id: str) -> None:
+            entry.prediction_id = prediction_id
+            await self.save()
+
+        request = scene_request(entry, self.params, len(self.entries), s.output_format)
+        try:
+            async with asyncio.timeout(s.image_timeout):
+                if self.rt.image_slots is not None:
+                    await self.rt.image_slots.acquire()
+                try:
+                    if self.rt.before_image is not None:
+                        await self.rt.before_image()
+                    return await self.rt.provider.generate(request, on_prediction=checkpoint)
+                finally:
+                    if self.rt.image_slots is not None:
+                        self.rt.image_slots.release()
+        except TimeoutError as exc:
+            raise RetryableImageError(f"timed out after {s.image_timeout:g}s") from exc
+        except RetryableImageError as exc:
+            if exc.retry_after and self.rt.on_throttle is not None:
+                await self.rt.on_throttle(exc.retry_after)  # slow the whole fleet down
+            raise
+        except (ImageGenerationError, _JobStopped):
+            raise
+        except Exception as exc:  # a provider bug must cost one attempt, not the whole job
+            raise RetryableImageError(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _generate(self, entry: StoryboardEntry) -> ImageResult:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.rt.settings.max_retries),
+            wait=self._wait_seconds,
+            retry=retry_if_exception_type(RetryableImageError),
+            sleep=self.rt.sleep,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                number = attempt.retry_state.attempt_number
+                try:
+                    return await self._attempt(entry, number)
+                except ImageGenerationError as exc:
+                    log.warning("Job %s: Attempt %d failed - %s", self.job_id, number, exc)
+                    raise
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    async def run_scene(self, entry: StoryboardEntry) -> None:
+        """Make one scene's image (with retries) and record the outcome."""
+        if entry.generation_status in ("completed", "failed"):
+            return
+        async with self.scene_slots:
+            number, total = entry.scene.scene_number, len(self.entries)
+            self.in_flight.add(number)
+            entry.generation_status, entry.error = "generating", None
+            log.info("Job %s: Generating image for scene %d/%d", self.job_id, number, total)
+            started = self.rt.clock()
+            try:
+                # No write here: the checkpoint (when the provider has a prediction id) and the
+                # outcome below are the writes that matter; the progress written after the
+                # previous scene already names this one.
+                result = await self._generate(entry)
+            except AccountError:
+                raise
+            except ImageGenerationError as exc:
+                entry.generation_status = "failed"
+                entry.error = str(exc)
+                reason = "All retries exhausted" if isinstance(exc, RetryableImageError) else exc
+                log.error("Job %s: Scene %d failed - %s", self.job_id, number, reason)
+            else:
+                path = save_image(self.rt.settings.media_dir, self.job_id, number, result.data,
+                                  result.extension, version=len(entry.versions) + 1)
+                entry.image_url = url_for(self.rt.settings.media_dir, path)
+                entry.source_url = result.source_url
+                entry.generation_status = "completed"
+                self.cost += result.cost
+                self.produced += 1
+                self.image_seconds.append(self.rt.clock() - started)
+                log.info("Job %s: Scene %d completed - %s", self.job_id, number, entry.image_url)
+            finally:
+                self.in_flight.discard(number)
+            await self.save()
+
+    async def watch(self) -> None:
+        """Keep the lease alive, and stop the job when its row leaves the active statuses
+        (a cancel from any process) or another worker has taken it over."""
+        s = self.rt.settings
+        while True:
+            await asyncio.sleep(min(s.status_poll_interval, s.lease_seconds / 3))
+            if not renew_lease(self.rt.engine, self.job_id, owner=self.rt.owner,
+                               lease_seconds=s.lease_seconds):
+                raise _JobStopped
+
+    async def run_all(self) -> None:
+        """Run every unfinished scene concurrently; stop everything on an AccountError/stop."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                watcher = group.create_task(self.watch())
+                scenes = [group.create_task(self.run_scene(e)) for e in self.entries]
+                await asyncio.gather(*scenes)
+                watcher.cancel()
+        except* AccountError as eg:
+            raise eg.exceptions[0] from None
+        except* _JobStopped:
+            raise _JobStopped from None
+
+
+def _concurrency(rt: JobRuntime, scenes: int) -> int:
+    wanted = rt.settings.scene_concurrency
+    return scenes if wanted <= 0 else min(wanted, scenes)
+
+
+def saved_entries(row: GeneratedVideo) -> list[StoryboardEntry]:
+    """The storyboard an earlier run (or a regeneration request) left in the row."""
+    if not row.storyboard_data:
+        return []
+    try:
+        data = json.loads(row.storyboard_data)
+        return [StoryboardEntry.model_validate(e) for e in data or []]
+    except (ValueError, TypeError):
+        return []
+
+
+async def run_storyboard_job(
+    job_id: int, rt: JobRuntime, *, raise_if_busy: bool = False
+) -> str | None:
+    """Run job ``job_id`` to a final status and return it (None if there is no such job).
+
+    When another live worker holds the job, return its status, or with ``raise_if_busy`` raise
+    JobBusyError so a queue can try again after the lease may have lapsed."""
+    log.info("Starting storyboard generation for job %s", job_id)
+    row = get_job_row(rt.engine, job_id)
+    if row is None:
+        log.error("Job %s not found", job_id)
+        return None
+    if row.status in FINAL_STATUSES:
+        log.info("Job %s: already %s, nothing to do", job_id, row.status)
+        return row.status
+    if not claim_job(rt.engine, job_id, owner=rt.owner, lease_seconds=rt.settings.lease_seconds):
+        log.info("Job %s: held by another worker, leaving it", job_id)
+        if raise_if_busy:
+            raise JobBusyError(f"Job {job_id} is held by another worker")
+        return row.status
+    started = rt.clock()
+    try:
+        return await _run(job_id, row, rt, started)
+    except _JobStopped:
+        final = get_job_row(rt.engine, job_id)
+        status = final.status if final else None
+        log.info("Job %s: stopped (%s)", job_id, status)
+        return status
+    except Exception as exc:  # never leave a job in a non-final status
+        log.exception("Job %s: unexpected error", job_id)
+        _fail(rt, job_id, f"Unexpected error: {type(exc).__name__}: {exc}")
+        return JobStatus.FAILED.value
+    finally:
+        release_lease(rt.engine, job_id, owner=rt.owner)
+
+
+def _fail(rt: JobRuntime, job_id: int, message: str, **extra: Any) -> None:
+    progress = VideoProgress(current_stage=JobStatus.FAILED.value, message=message)
+    update_job(rt.engine, job_id, unless_status=FINAL_STATUSES, status=JobStatus.FAILED.value,
+               error_message=message, progress=progress.model_dump_json(), **extra)
+
+
+async def _plan(job_id: int, row: GeneratedVideo, rt: JobRuntime) -> list[StoryboardEntry] | None:
+    """The scenes to work on: an interrupted run's or a regeneration's saved storyboard, or a
+    fresh parse of the prompt. None when parsing failed (the job is then failed)."""
+    entries = saved_entries(row)
+    if entries:
+        # Scenes that were in flight start again (resuming their predictions); finished ones,
+        # succeeded or failed, stay as they are.
+        for e in entries:
+            if e.generation_status == "generating":
+                e.generation_status = "pending"
+        log.info("Job %s: resuming with %d of %d scenes done", job_id,
+                 sum(e.generation_status == "completed" for e in entries), len(entries))
+        return entries
+    parsing = VideoProgress(current_stage="parsing", message="Parsing prompt into scenes")
+    if not update_job(rt.engine, job_id, only_status=RUNNABLE, status="parsing",
+                      progress=parsing.model_dump_json()):
+        raise _JobStopped
+    log.info("Job %s: Parsing prompt into scenes", job_id)
+    params = job_parameters(row)
+    try:
+        defaults = GenerationRequest.model_fields
+        # In a thread so that PARSING_TIMEOUT can really interrupt the wait (a parser backed by a
+        # language model would block); the rule-based parser returns in microseconds.
+        scenes = await asyncio.wait_for(
+            asyncio.to_thread(
+                parse_prompt_to_scenes,
+                row.prompt,
+                params.get("duration", defaults["duration"].default),
+                params.get("style", defaults["style"].default),
+            ),
+            rt.settings.parsing_timeout,
+        )
+    except Exception as exc:  # noqa: BLE001 - the spec: any parse failure fails the job with it
+        message = f"Failed to parse prompt: {exc}"
+        log.error("Job %s: %s", job_id, message)
+        _fail(rt, job_id, message)
+        return None
+    log.info("Job %s: Parsed into %d scenes", job_id, len(scenes))
+    return [StoryboardEntry(scene=s) for s in scenes]
+
+
+async def _run(job_id: int, row: GeneratedVideo, rt: JobRuntime, started: float) -> str:
+    entries = await _plan(job_id, row, rt)
+    if entries is None:
+        return JobStatus.FAILED.value
+    runner = SceneRunner(rt, job_id, job_parameters(row), entries,
+                         _concurrency(rt, len(entries)))
+    runner.cost = row.actual_cost or 0.0  # images made before this run were already paid for
+    todo = sum(1 for e in entries if e.generation_status == "pending")
+    if not update_job(rt.engine, job_id, only_status=RUNNABLE,
+                      status=JobStatus.GENERATING_STORYBOARD.value,
+                      estimated_cost=round(runner.cost + todo * rt.provider.price_per_image, 6),
+                      progress=runner.progress().model_dump_json(),
+                      storyboard_data=runner.storyboard_json()):
+        raise _JobStopped
+
+    try:
+        await runner.run_all()
+    except AccountError as exc:
+        message = str(exc)
+        log.error("Job %s: %s", job_id, message)
+        _fail(rt, job_id, message, storyboard_data=runner.storyboard_json(),
+              actual_cost=round(runner.cost, 6))
+        return JobStatus.FAILED.value
+    except _JobStopped:
+        # Record what the images made before the stop really cost.
+        update_job(rt.engine, job_id, actual_cost=round(runner.cost, 6),
+                   storyboard_data=runner.storyboard_json())
+        raise
+    return _finish(rt, job_id, runner, started)
+
+
+def _finish(rt: JobRuntime, job_id: int, runner: SceneRunner, started: float) -> str:
+    entries = runner.entries
+    failed = sum(1 for e in entries if e.generation_status == "failed")
+    done = len(entries) - failed
+    cost = round(runner.cost, 6)
+    if done == 0:
+        message = "All scene images failed to generate"
+        log.error("Job %s: %s", job_id, message)
+        _fail(rt, job_id, message, storyboard_data=runner.storyboard_json(), actual_cost=cost)
+        status = JobStatus.FAILED.value
+    else:
+        message = ready_message(failed)
+        progress = VideoProgress(current_stage=JobStatus.STORYBOARD_READY.value,
+                                 scenes_total=len(entries), scenes_completed=len(entries),
+                                 current_scene=len(entries), estimated_completion_seconds=0,
+                                 message=message)
+        if not update_job(rt.engine, job_id, only_status=_ACTIVE,
+                          status=JobStatus.STORYBOARD_READY.value,
+                          progress=progress.model_dump_json(),
+                          storyboard_data=runner.storyboard_json(), actual_cost=cost,
+                          error_message=None):
+            raise _JobStopped
+        status = JobStatus.STORYBOARD_READY.value
+    log.info("Job %s: %s in %.1fs - %d/%d scenes, %d images billed, cost $%.3f", job_id, status,
+             rt.clock() - started, done, len(entries), runner.produced, cost)
+    return status
+
+
+def generate_storyboard_task(
+    job_id: int, *, settings: Settings | None = None, provider: ImageProvider | None = None
+) -> None:
+    """The spec's entry point: run job ``job_id`` to the end in this thread (own event loop).
+
+    Settings come from the environment unless given; the provider from the settings unless given.
+    """
+    asyncio.run(_run_with_own_runtime(job_id, settings, provider))
+
+
+async def _run_with_own_runtime(
+    job_id: int, settings: Settings | None, provider: ImageProvider | None
+) -> None:
+    rt = JobRuntime.create(settings, provider)
+    try:
+        await run_storyboard_job(job_id, rt)
+    finally:
+        await rt.aclose()

@@ -1,0 +1,148 @@
+"""The data shapes of the spec: requests, scenes, storyboard entries, progress, job responses."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "ASPECT_RATIOS",
+    "MAX_DURATION",
+    "MAX_PROMPT_LENGTH",
+    "MIN_DURATION",
+    "GenerationRequest",
+    "ImageVersion",
+    "JobResponse",
+    "JobStatus",
+    "Scene",
+    "SceneStatus",
+    "StoryboardEntry",
+    "VideoProgress",
+]
+
+MAX_PROMPT_LENGTH = 2000
+MIN_DURATION = 5
+MAX_DURATION = 300
+MAX_STYLE_LENGTH = 200
+AspectRatio = Literal["16:9", "9:16", "1:1", "4:3"]
+ASPECT_RATIOS: tuple[str, ...] = ("16:9", "9:16", "1:1", "4:3")
+
+
+class JobStatus(enum.StrEnum):
+    """Where a job is in its life. Final: storyboard_ready, failed, cancelled."""
+
+    PENDING = "pending"  # saved, waiting for a worker
+    PARSING = "parsing"  # breaking the prompt into scenes
+    GENERATING_STORYBOARD = "generating_storyboard"  # making the scene images
+    STORYBOARD_READY = "storyboard_ready"  # at least one image made; awaiting review
+    FAILED = "failed"  # nothing usable; error_message says why
+    CANCELLED = "cancelled"  # stopped on request; no further images
+
+    @property
+    def is_final(self) -> bool:
+        return self in (JobStatus.STORYBOARD_READY, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+SceneStatus = Literal["pending", "generating", "completed", "failed"]
+
+
+class GenerationRequest(BaseModel):
+    """What a user asks for. Limits are checked here, at the edge, before any row is written."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(
+        min_length=1,
+        max_length=MAX_PROMPT_LENGTH,
+        description=f"What the video is about (1-{MAX_PROMPT_LENGTH} characters).",
+    )
+    duration: int = Field(
+        default=30,
+        ge=MIN_DURATION,
+        le=MAX_DURATION,
+        description=f"Video length in seconds ({MIN_DURATION}-{MAX_DURATION}).",
+    )
+    style: str = Field(
+        default="cinematic",
+        min_length=1,
+        max_length=MAX_STYLE_LENGTH,
+        description="Visual style applied to every image prompt.",
+    )
+    aspect_ratio: AspectRatio = Field(default="16:9", description="Frame shape of every image.")
+    seed: int | None = Field(
+        default=None, ge=0, le=2**31 - 1, description="Fixes the images for repeatable runs."
+    )
+
+    @field_validator("prompt", "style")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        stripped = value.strip()
+        if not stripped:
+            raise ValueError("must not be empty or only whitespace")
+        return stripped
+
+
+class Scene(BaseModel):
+    """One beat of the video: what happens, how long, and what to draw."""
+
+    scene_number: int = Field(ge=1)
+    description: str
+    duration: float = Field(gt=0)
+    image_prompt: str
+
+
+class ImageVersion(BaseModel):
+    """An earlier image of a scene, kept when the scene is regenerated."""
+
+    image_url: str | None = None
+    source_url: str | None = None
+    description: str | None = None
+    image_prompt: str | None = None
+    replaced_at: datetime | None = None
+
+
+class StoryboardEntry(BaseModel):
+    """A scene with its image (``image_url``) or the reason it has none (``error``)."""
+
+    scene: Scene
+    image_url: str | None = None
+    generation_status: SceneStatus = "pending"
+    error: str | None = None
+    # Beyond the spec: where the provider served the image before we stored it (its URLs expire),
+    # the prediction to resume after a crash, and earlier versions after a regeneration.
+    source_url: str | None = None
+    prediction_id: str | None = None
+    versions: list[ImageVersion] = Field(default_factory=list)
+
+
+class VideoProgress(BaseModel):
+    """Live progress of a job, written after every scene."""
+
+    current_stage: str = "pending"
+    scenes_total: int = 0
+    scenes_completed: int = 0
+    current_scene: int = 0
+    estimated_completion_seconds: float | None = None
+    message: str = ""
+
+
+class JobResponse(BaseModel):
+    """What ``GET /api/v2/jobs/{job_id}`` returns."""
+
+    job_id: int
+    status: str
+    progress: VideoProgress
+    storyboard: list[StoryboardEntry] | None = None
+    video_url: str | None = None
+    estimated_cost: float = 0.0
+    actual_cost: float | None = None
+    created_at: datetime
+    updated_at: datetime
+    approved: bool = False
+    approved_at: datetime | None = None
+    error_message: str | None = None
+    prompt: str | None = None
+    parameters: dict[str, object] | None = None

@@ -1,0 +1,59 @@
+"""Where images and exports are kept: files under ``$DATA/media``, served at ``/media/...``."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["MEDIA_PREFIX", "job_dir", "path_for_url", "save_file", "save_image", "url_for"]
+
+MEDIA_PREFIX = "/media/"
+
+
+def job_dir(media_dir: Path, job_id: int) -> Path:
+    return media_dir / "jobs" / str(job_id)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    # Write beside the target and rename, so a crash never leaves half an image behind a URL.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_image(
+    media_dir: Path, job_id: int, scene_number: int, data: bytes, extension: str, version: int = 1
+) -> Path:
+    """Store one scene image; returns its path. Versions keep earlier images of a scene."""
+    path = job_dir(media_dir, job_id) / f"scene-{scene_number:02d}-v{version}.{extension}"
+    _write_atomically(path, data)
+    return path
+
+
+def save_file(media_dir: Path, job_id: int, name: str, data: bytes) -> Path:
+    path = job_dir(media_dir, job_id) / name
+    _write_atomically(path, data)
+    return path
+
+
+def url_for(media_dir: Path, path: Path) -> str:
+    """The URL the service serves ``path`` at."""
+    return MEDIA_PREFIX + path.resolve().relative_to(media_dir.resolve()).as_posix()
+
+
+def path_for_url(media_dir: Path, url: str) -> Path | None:
+    """The file behind a ``/media/...`` URL, or None if it is not one of ours (or escapes)."""
+    if not url.startswith(MEDIA_PREFIX):
+        return None
+    root = media_dir.resolve()
+    candidate = (root / url[len(MEDIA_PREFIX):]).resolve()
+    if not candidate.is_relative_to(root) or not candidate.is_file():
+        return None
+    return candidate

@@ -1,0 +1,42 @@
+"""Shared fixtures: an isolated DATA folder per test, fast retry settings, injected providers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from storyboard.config import Settings, get_settings
+from storyboard.db import dispose_engines
+
+_ENV_TO_CLEAR = (
+    "REPLICATE_API_KEY", "REPLICATE_API_TOKEN", "REPLICATE_BASE_URL", "DATABASE_URL",
+    "STORYBOARD_IMAGE_PROVIDER", "STORYBOARD_BROKER_URL",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own DATA folder and fast retries; no real keys leak in."""
+    for name in _ENV_TO_CLEAR:
+        monkeypatch.delenv(name, raising=False)
+    data = tmp_path / "DATA"
+    monkeypatch.setenv("DATA", str(data))
+    monkeypatch.setenv("STORYBOARD_RETRY_BASE_DELAY", "0.001")
+    monkeypatch.setenv("STORYBOARD_STATUS_POLL_INTERVAL", "0.02")
+    yield data
+    dispose_engines()
+
+
+@pytest.fixture
+def settings(isolated_env: Path) -> Settings:
+    return get_settings()
+
+
+def service_required(name: str, reason: str) -> pytest.MarkDecorator:
+    """Skip locally when a service is missing; under CI=true a missing service is a failure."""
+    if os.environ.get("CI") == "true":
+        return pytest.mark.usefixtures()
+    return pytest.mark.skip(reason=f"{name} not reachable: {reason}")

@@ -1,0 +1,58 @@
+"""Injected image providers for task tests: they implement the real ImageProvider interface."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from storyboard.errors import ImageGenerationError
+from storyboard.images import ImageRequest, ImageResult, PredictionCallback
+from storyboard.images.sketch import render_sketch
+
+Outcome = ImageGenerationError | float | None  # raise it / sleep that long / succeed
+
+
+@dataclass
+class ScriptedProvider:
+    """Succeeds with a real sketch image unless the script says otherwise for a scene.
+
+    ``script[scene_number]`` is a list of outcomes, one per attempt: an exception to raise,
+    a number of seconds to hang, or None to succeed. Every call is recorded.
+    """
+
+    script: dict[int, list[Outcome]] = field(default_factory=dict)
+    price_per_image: float = 0.003
+    delay: float = 0.0
+    on_call: Callable[[ImageRequest], None] | None = None
+    name: str = "scripted"
+    calls: list[ImageRequest] = field(default_factory=list)
+    closed: bool = False
+
+    async def generate(
+        self, request: ImageRequest, *, on_prediction: PredictionCallback | None = None
+    ) -> ImageResult:
+        self.calls.append(request)
+        if self.on_call:
+            self.on_call(request)
+        number = request.scene.scene_number if request.scene else 1
+        if on_prediction is not None:
+            await on_prediction(f"pred-{number}-{len(self.calls)}")
+        outcomes = self.script.get(number, [])
+        attempt = sum(1 for c in self.calls if c.scene and c.scene.scene_number == number)
+        outcome = outcomes[attempt - 1] if attempt <= len(outcomes) else None
+        if isinstance(outcome, ImageGenerationError):
+            raise outcome
+        if isinstance(outcome, float | int):
+            await asyncio.sleep(outcome)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return ImageResult(data=render_sketch(request), extension="png",
+                           source_url=f"https://replicate.delivery/fake/{number}.png",
+                           cost=self.price_per_image)
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+    def attempts(self, scene_number: int) -> int:
+        return sum(1 for c in self.calls if c.scene and c.scene.scene_number == scene_number)

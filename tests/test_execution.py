@@ -1,0 +1,200 @@
+"""One suite of execution tests, run on both engines:
+
+- ``embedded``: SQLite, ``storyboard worker`` polling the database (the default install);
+- ``dramatiq``: PostgreSQL and RabbitMQ, ``storyboard worker`` consuming a Dramatiq queue.
+
+Real worker processes, real SIGKILL and SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from storyboard import get_job, save_generated_video
+from storyboard.config import Settings, get_settings
+
+from .services import RABBITMQ, RABBITMQ_URL, REDIS, REDIS_URL, postgres_database, require
+
+FINAL = ("storyboard_ready", "failed", "cancelled")
+
+
+@dataclass
+class Backend:
+    name: str
+    env: dict[str, str]
+    settings: Settings
+    submit: Callable[[int], None]
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def spawn(self, **extra: str) -> subprocess.Popen[bytes]:
+        env = {**os.environ, **self.env, **extra}
+        proc = subprocess.Popen([sys.executable, "-m", "storyboard", "worker", "--quiet"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(proc)
+        return proc
+
+    def new_job(self, duration: int = 30) -> int:
+        job_id = save_generated_video("A robot exploring Mars", "", "v2",
+                                      {"duration": duration, "style": "cinematic"}, "pending")
+        self.submit(job_id)
+        return job_id
+
+
+@pytest.fixture(params=["embedded", "dramatiq"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
+    common = {"STORYBOARD_SKETCH_DELAY": "0.25", "STORYBOARD_SCENE_CONCURRENCY": "1",
+              "STORYBOARD_WORKER_POLL_INTERVAL": "0.05", "STORYBOARD_LEASE_SECONDS": "2",
+              "STORYBOARD_STATUS_POLL_INTERVAL": "0.1"}
+    if request.param == "embedded":
+        for k, v in common.items():
+            monkeypatch.setenv(k, v)
+        b = Backend("embedded", common, get_settings(), submit=lambda _job_id: None)
+        yield b
+        _stop_all(b)
+        return
+    require("RabbitMQ", RABBITMQ)
+    with postgres_database() as url:
+        env = {**common, "DATABASE_URL": url, "STORYBOARD_BROKER_URL": RABBITMQ_URL,
+               "STORYBOARD_QUEUE_NAME": f"sb_test_{uuid.uuid4().hex[:8]}",
+               "STORYBOARD_REDISPATCH_INTERVAL": "1", "STORYBOARD_REDISPATCH_AFTER": "5"}
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        settings = get_settings()
+        from storyboard.jobs.queue import Queue
+
+        queue = Queue(settings)
+        b = Backend("dramatiq", env, settings, submit=queue.send)
+        try:
+            yield b
+        finally:
+            _stop_all(b)
+            queue.broker.flush_all()
+            queue.close()
+
+
+def _stop_all(b: Backend) -> None:
+    for proc in b.procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+def wait(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def status(job_id: int) -> str:
+    job = get_job(job_id)
+    assert job is not None
+    return str(job["status"])
+
+
+def scenes_done(job_id: int) -> int:
+    job = get_job(job_id)
+    assert job is not None
+    return int(json.loads(job.get("progress", "{}")).get("scenes_completed", 0))
+
+
+def scene_files(settings: Settings, job_id: int) -> dict[str, int]:
+    folder = settings.media_dir / "jobs" / str(job_id)
+    return {p.name: p.stat().st_mtime_ns for p in sorted(folder.glob("scene-*"))}
+
+
+def test_workers_share_jobs_and_finish_them(backend: Backend) -> None:
+    ids = [backend.new_job(15) for _ in range(6)]
+    backend.spawn()
+    backend.spawn()
+    wait(lambda: all(status(i) in FINAL for i in ids))
+    assert [status(i) for i in ids] == ["storyboard_ready"] * 6
+    for job_id in ids:  # every scene made exactly once
+        assert sorted(scene_files(backend.settings, job_id)) == [
+            f"scene-0{n}-v1.png" for n in (1, 2, 3)]
+
+
+def test_sigkill_mid_job_resumes_without_redoing_scenes(backend: Backend) -> None:
+    job_id = backend.new_job(30)
+    first = backend.spawn()
+    wait(lambda: scenes_done(job_id) >= 2)
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    assert status(job_id) not in FINAL  # interrupted mid-job
+    before = scene_files(backend.settings, job_id)
+    assert len(before) >= 2
+    backend.spawn()
+    wait(lambda: status(job_id) in FINAL)
+    assert status(job_id) == "storyboard_ready"
+    after = scene_files(backend.settings, job_id)
+    assert sorted(after) == [f"scene-0{n}-v1.png" for n in range(1, 7)]
+    for name, mtime in before.items():
+        assert after[name] == mtime  # finished scenes were not generated again
+
+
+def test_sigterm_lets_running_jobs_finish(backend: Backend) -> None:
+    job_id = backend.new_job(15)
+    proc = backend.spawn(STORYBOARD_SHUTDOWN_GRACE="30")
+    wait(lambda: scenes_done(job_id) >= 1)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(40) == 0
+    assert status(job_id) == "storyboard_ready"
+
+
+def test_many_workers_one_killed_mid_job(backend: Backend) -> None:
+    ids = [backend.new_job(20) for _ in range(8)]
+    workers = [backend.spawn() for _ in range(3)]
+    wait(lambda: sum(scenes_done(i) for i in ids) >= 4)
+    workers[0].send_signal(signal.SIGKILL)
+    snapshot = {i: scene_files(backend.settings, i) for i in ids}
+    wait(lambda: all(status(i) in FINAL for i in ids), timeout=90)
+    assert [status(i) for i in ids] == ["storyboard_ready"] * 8
+    for job_id in ids:
+        files = scene_files(backend.settings, job_id)
+        assert sorted(files) == [f"scene-0{n}-v1.png" for n in range(1, 5)]
+        for name, mtime in snapshot[job_id].items():
+            assert files[name] == mtime
+
+
+def test_lost_message_is_redispatched(backend: Backend) -> None:
+    """A pending job whose message never reached the broker still runs."""
+    if backend.name == "embedded":
+        pytest.skip("the embedded worker reads jobs from the database: there is no message")
+    job_id = save_generated_video("A cat", "", "v2", {"duration": 15}, "pending")  # no submit
+    backend.spawn()
+    wait(lambda: status(job_id) in FINAL)
+    assert status(job_id) == "storyboard_ready"
+
+
+def test_redis_broker_runs_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dramatiq's Redis broker works too (RabbitMQ stays the recommended one)."""
+    require("Redis", REDIS)
+    with postgres_database() as url:
+        queue_name = f"sb_test_{uuid.uuid4().hex[:8]}"
+        env = {"DATABASE_URL": url, "STORYBOARD_BROKER_URL": REDIS_URL,
+               "STORYBOARD_QUEUE_NAME": queue_name, "STORYBOARD_LEASE_SECONDS": "2"}
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        from storyboard.jobs.queue import Queue
+
+        queue = Queue(get_settings())
+        b = Backend("redis", env, get_settings(), submit=queue.send)
+        try:
+            ids = [b.new_job(15) for _ in range(3)]
+            b.spawn()
+            wait(lambda: all(status(i) in FINAL for i in ids))
+            assert [status(i) for i in ids] == ["storyboard_ready"] * 3
+        finally:
+            _stop_all(b)
+            queue.broker.flush_all()
+            queue.close()

@@ -1,0 +1,155 @@
+"""The embedded worker's own behaviour (the shared execution suite is test_execution.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from storyboard import get_job, save_generated_video
+from storyboard.config import Settings, get_settings
+from storyboard.db import get_engine, update_job
+from storyboard.db.models import utcnow
+from storyboard.jobs.worker import Worker, owner_is_dead
+
+from .providers import ScriptedProvider
+
+FINAL = ("storyboard_ready", "failed", "cancelled")
+
+
+def new_job(duration: int = 30) -> int:
+    return save_generated_video("A robot exploring Mars", "", "v2",
+                                {"duration": duration, "style": "cinematic"}, "pending")
+
+
+def spawn_worker(**env: str) -> subprocess.Popen[bytes]:
+    full = {**os.environ, "STORYBOARD_SKETCH_DELAY": "0.25", "STORYBOARD_SCENE_CONCURRENCY": "1",
+            "STORYBOARD_WORKER_POLL_INTERVAL": "0.05", **env}
+    return subprocess.Popen([sys.executable, "-m", "storyboard", "worker"], env=full,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def wait(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def progress_done(job_id: int) -> int:
+    import json
+
+    job = get_job(job_id)
+    assert job is not None
+    return int(json.loads(job.get("progress", "{}")).get("scenes_completed", 0))
+
+
+def scene_files(settings: Settings, job_id: int) -> dict[str, int]:
+    folder = settings.media_dir / "jobs" / str(job_id)
+    return {p.name: p.stat().st_mtime_ns for p in sorted(folder.glob("scene-*"))}
+
+
+def status(job_id: int) -> str:
+    job = get_job(job_id)
+    assert job is not None
+    return str(job["status"])
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(10)
+    if proc.stderr:
+        proc.stderr.close()
+
+
+def test_worker_runs_pending_jobs(settings: Settings) -> None:
+    ids = [new_job(15) for _ in range(5)]
+    provider = ScriptedProvider()
+
+    async def main() -> None:
+        worker = Worker(settings.model_copy(update={"worker_poll_interval": 0.02}), provider)
+        runner = asyncio.create_task(worker.run())
+        while worker.finished < len(ids):
+            await asyncio.sleep(0.02)
+        worker.stop()
+        await runner
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+    assert [status(i) for i in ids] == ["storyboard_ready"] * 5
+    assert len(provider.calls) == 15  # each scene once: no job ran twice
+
+
+def test_sigterm_hands_back_unfinished_work(settings: Settings) -> None:
+    job_id = new_job(50)
+    proc = spawn_worker(STORYBOARD_SHUTDOWN_GRACE="0")
+    try:
+        wait(lambda: progress_done(job_id) >= 1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        stop(proc)
+    job = get_job(job_id)
+    assert job is not None and job["status"] == "generating_storyboard"
+    assert job["lease_owner"] is None  # handed back: any worker may take it now
+    done = progress_done(job_id)
+    second = spawn_worker(STORYBOARD_SKETCH_DELAY="0")
+    try:
+        wait(lambda: status(job_id) in FINAL)
+    finally:
+        stop(second)
+    assert status(job_id) == "storyboard_ready" and done < 10
+
+
+def test_lapsed_lease_of_another_machine_is_resumed(settings: Settings) -> None:
+    engine = get_engine(settings)
+    lapsed, live = new_job(15), new_job(15)
+    update_job(engine, lapsed, status="generating_storyboard", lease_owner="elsewhere:1:a",
+               lease_expires_at=utcnow() - timedelta(seconds=1))
+    update_job(engine, live, status="generating_storyboard", lease_owner="elsewhere:2:b",
+               lease_expires_at=utcnow() + timedelta(minutes=5))
+
+    async def main() -> None:
+        worker = Worker(settings.model_copy(update={"worker_poll_interval": 0.02}),
+                        ScriptedProvider())
+        runner = asyncio.create_task(worker.run())
+        while worker.finished < 1:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)
+        worker.stop()
+        await runner
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+    assert status(lapsed) == "storyboard_ready"
+    assert status(live) == "generating_storyboard"  # someone alive holds it
+
+
+def test_owner_is_dead() -> None:
+    import socket
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    host = socket.gethostname()
+    assert owner_is_dead(f"{host}:{proc.pid}:x")
+    assert not owner_is_dead(f"{host}:{os.getpid()}:x")
+    assert not owner_is_dead(f"not-{host}:{proc.pid}:x")
+
+
+def test_serve_runs_jobs_with_its_embedded_worker(settings: Settings) -> None:
+    import httpx
+
+    from storyboard.api.app import create_app
+
+    from .live_server import serve
+
+    with serve(create_app(get_settings(), embedded_worker=True)) as base:
+        job = httpx.post(f"{base}/api/v2/generate", json={"prompt": "A cat", "duration": 15})
+        job_id = job.json()["job_id"]
+        wait(lambda: status(job_id) in FINAL)
+    assert status(job_id) == "storyboard_ready"
+    assert Path(settings.media_dir / "jobs" / str(job_id) / "scene-03-v1.png").is_file()
