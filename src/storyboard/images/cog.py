@@ -1,0 +1,185 @@
+"""A self-hosted Cog model server (e.g. Flux-Schnell on your own GPU) as an image provider.
+
+Cog answers ``PUT /predictions/{id}`` synchronously with the finished prediction; file outputs
+come back as base64 ``data:`` URIs (or URLs when the server has an upload URL). The id is made
+here, so a cancelled attempt can ``POST /predictions/{id}/cancel`` and free the server's slot.
+Cog keeps no finished predictions and cannot be polled, so a retry simply runs again: it is free.
+
+Errors: 503 (setup not finished) and 409 (every slot busy) are retryable; 503 after a failed
+setup is an ``AccountError`` (every scene would fail); 422 (input rejected) is permanent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from typing import Any, Self
+
+import httpx
+
+from ..config import Settings
+from ..errors import AccountError, ConfigurationError, PermanentImageError, RetryableImageError
+from .base import ImageRequest, ImageResult, PredictionCallback
+from .download import download_image, first_output_url
+
+__all__ = ["CogClient"]
+
+log = logging.getLogger(__name__)
+
+_CANCEL_TIMEOUT = httpx.Timeout(5.0)
+_DOWNLOAD_TIMEOUT = 60.0
+
+
+class CogClient:
+    """Makes images with a Cog server at ``settings.cog_url``."""
+
+    name = "cog"
+    price_per_image = 0.0  # your own hardware: Storyboard has no price to count
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not settings.cog_url:
+            raise ConfigurationError(
+                "The Cog provider needs STORYBOARD_COG_URL, e.g. http://gpu-box:5000"
+            )
+        if http_client is not None and transport is not None:
+            raise ConfigurationError("pass either http_client or transport, not both")
+        self._base = settings.cog_url.rstrip("/")
+        # The answer comes when the image is done: the read timeout is the attempt's own limit.
+        self._timeout = httpx.Timeout(10.0, read=settings.image_timeout + 5.0, pool=None)
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(transport=transport, timeout=self._timeout)
+        self._background: set[asyncio.Task[None]] = set()
+
+    def __repr__(self) -> str:
+        return f"CogClient(base_url={self._base!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this object created it."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def generate(
+        self, request: ImageRequest, *, on_prediction: PredictionCallback | None = None
+    ) -> ImageResult:
+        """Make one image. ``request.resume_prediction_id`` is ignored: Cog cannot be polled."""
+        pid = secrets.token_hex(13)  # 26 characters, like Replicate's ids
+        inputs: dict[str, Any] = {
+            "prompt": request.prompt,
+            "aspect_ratio": request.aspect_ratio,
+            "output_format": request.output_format,
+            "num_outputs": 1,
+        }
+        if request.seed is not None:
+            inputs["seed"] = request.seed
+        if on_prediction is not None:
+            await on_prediction(pid)
+        url = f"{self._base}/predictions/{pid}"
+        try:
+            response = await self._http.put(
+                url, json={"id": pid, "input": inputs}, timeout=self._timeout
+            )
+        except asyncio.CancelledError:
+            await self._cancel_quietly(pid)  # the server would otherwise finish it for no one
+            raise
+        except httpx.HTTPError as exc:
+            raise RetryableImageError(
+                f"Cog server at {self._base}: {type(exc).__name__} ({exc})"
+            ) from exc
+        output = await self._output_url(pid, response)
+        data, extension = await download_image(self._http, output, timeout=_DOWNLOAD_TIMEOUT)
+        log.info("cog: prediction %s produced a %s (%d bytes)", pid, extension, len(data))
+        return ImageResult(
+            data=data,
+            extension=extension,
+            source_url=None if output.startswith("data:") else output,
+            prediction_id=pid,
+            cost=0.0,
+        )
+
+    async def _output_url(self, pid: str, response: httpx.Response) -> str:
+        """The output to download, or the error the answer calls for."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            body = {"error": response.text[:300]}
+        error = str(body.get("error") or body.get("detail") or "no error message")
+        code = response.status_code
+        where = f"Cog server at {self._base}"
+        if code == 503:
+            if await self._setup_failed():
+                raise AccountError(
+                    f"{where} failed its setup (health-check: SETUP_FAILED or DEFUNCT); "
+                    "read its logs and restart it"
+                )
+            raise RetryableImageError(f"{where} is still starting (HTTP 503): {error}")
+        if code == 409:
+            raise RetryableImageError(f"{where} is busy with other predictions (HTTP 409)")
+        if code == 422:
+            raise PermanentImageError(f"{where} rejected the input (HTTP 422): {_problems(body)}")
+        if code >= 500:
+            raise RetryableImageError(f"{where}: HTTP {code}: {error}")
+        if code != 200:
+            raise PermanentImageError(f"{where}: unexpected HTTP {code}: {error}")
+        status = body.get("status")
+        output = first_output_url(body.get("output"))
+        if status == "succeeded" and output:
+            return output
+        if status == "failed" and "nsfw" in error.lower():
+            raise PermanentImageError(
+                f"The model's safety checker flagged the image for this scene as NSFW "
+                f"(prediction {pid}). Reword the scene's prompt or style and generate it again."
+            )
+        if status == "succeeded":
+            raise RetryableImageError(f"Cog prediction {pid} succeeded with no output")
+        raise RetryableImageError(f"Cog prediction {pid} ended {status}: {error}")
+
+    async def _setup_failed(self) -> bool:
+        try:
+            response = await self._http.get(f"{self._base}/health-check", timeout=_CANCEL_TIMEOUT)
+            return response.json().get("status") in ("SETUP_FAILED", "DEFUNCT")
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return False
+
+    async def _cancel_quietly(self, pid: str) -> None:
+        """Ask Cog to stop ``pid``; shielded, so the attempt's cancellation can't stop it."""
+
+        async def cancel() -> None:
+            url = f"{self._base}/predictions/{pid}/cancel"
+            try:
+                response = await self._http.post(url, timeout=_CANCEL_TIMEOUT)
+                log.info("cog: cancelled prediction %s (HTTP %d)", pid, response.status_code)
+            except httpx.HTTPError as exc:
+                log.warning("cog: could not cancel prediction %s: %s", pid, type(exc).__name__)
+
+        task = asyncio.ensure_future(cancel())
+        self._background.add(task)  # a shielded task must not be garbage-collected mid-flight
+        task.add_done_callback(self._background.discard)
+        await asyncio.shield(task)
+
+
+def _problems(body: dict[str, Any]) -> str:
+    """Cog's 422 body (pydantic style: ``detail: [{loc, msg}]``) as one line."""
+    detail = body.get("detail")
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                loc = ".".join(str(p) for p in item.get("loc", []) if p != "body")
+                parts.append(f"{loc}: {item.get('msg')}")
+        return "; ".join(parts) or str(detail)
+    return str(detail or body.get("error") or "no detail")

@@ -1,0 +1,482 @@
+"""Replicate as an image provider: one Flux-Schnell prediction per image, downloaded at once.
+
+One ``generate()`` call is one attempt; the job owns retries and the per-attempt timeout. Inputs
+are checked against Flux-Schnell's schema before any request. The prediction's id goes to
+``on_prediction`` as soon as it exists, so a later attempt resumes it instead of paying twice.
+Waiting ends on output or a final status, whichever comes first (Flux-Schnell fills ``output``
+while ``status`` still says ``processing``), and on any status we cannot interpret. A cancelled
+attempt cancels its prediction. Outputs are downloaded and verified at once: Replicate deletes
+them after an hour.
+
+Errors are translated once, here: ``RetryableImageError`` (network, 5xx, 429 with its hint,
+transient failures, downloads), ``PermanentImageError`` (422, NSFW, bad options), ``AccountError``
+(401/403 key, 402 billing, 404 model). The API key never appears in a message, log or repr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import functools
+import itertools
+import logging
+import math
+import re
+import ssl
+import time
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any, Self
+
+import httpx
+from pydantic import SecretStr
+
+from ..config import Settings, get_settings
+from ..errors import AccountError, ConfigurationError, PermanentImageError, RetryableImageError
+from .base import ImageRequest, ImageResult, PredictionCallback
+from .download import download_image, first_output_url
+
+__all__ = [
+    "FLUX_SCHNELL",
+    "FLUX_SCHNELL_INPUTS",
+    "ReplicateClient",
+    "build_input",
+    "parse_retry_after",
+]
+
+log = logging.getLogger(__name__)
+
+FLUX_SCHNELL = "black-forest-labs/flux-schnell"
+RUNNING = frozenset({"starting", "processing"})
+FINAL = frozenset({"succeeded", "failed", "canceled", "aborted"})
+
+_POLL_RETRIES = 3  # transient GET failures tolerated in a row while polling (GETs are safe)
+_MAX_POLL_BACKOFF = 5.0
+_REQUEST_TIMEOUT = httpx.Timeout(10.0, read=30.0, pool=None)
+_CANCEL_TIMEOUT = httpx.Timeout(5.0)
+_DOWNLOAD_TIMEOUT = 60.0
+# httpcore's pool scans every connection for every queued request: 256 images through one pool
+# spend seconds of CPU there. Separate pools of a few connections each keep that cost flat.
+_IMAGES_PER_POOL = 8
+_ID = re.compile(r"[a-z0-9]{1,64}")
+_TOKEN = re.compile(r"[\x21-\x7e]+")  # printable ASCII: safe in a header
+_MODEL = re.compile(r"([\w.-]+)/([\w.-]+)(?::([\w.-]+))?")
+_AVAILABLE_IN = re.compile(r"available in (\d+(?:\.\d+)?) seconds?", re.IGNORECASE)
+
+# --- Flux-Schnell's input schema (from the model's OpenAPI description) ----------------------
+
+_ASPECT_RATIOS = ("1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3", "9:16", "9:21")
+_CHOICES: Mapping[str, tuple[object, ...]] = {
+    "aspect_ratio": _ASPECT_RATIOS,
+    "output_format": ("webp", "jpg", "png"),
+    "megapixels": ("1", "0.25"),
+    # The schema allows 1-4; one call returns one ImageResult, so more would be paid for and lost.
+    "num_outputs": (1,),
+}
+_INT_RANGES: Mapping[str, tuple[float, float]] = {
+    "num_inference_steps": (1, 4),
+    "output_quality": (0, 100),
+    "seed": (-math.inf, math.inf),
+}
+_FLAGS = frozenset({"go_fast", "disable_safety_checker"})
+FLUX_SCHNELL_INPUTS = frozenset({"prompt", *_CHOICES, *_INT_RANGES, *_FLAGS})
+# The model's fast path: Flux-Schnell is distilled for 4 steps, and go_fast is its quick kernel.
+FAST_DEFAULTS: Mapping[str, object] = {"go_fast": True, "num_inference_steps": 4}
+
+
+def _input_problem(name: str, value: object) -> str | None:
+    """What is wrong with one Flux-Schnell input, or None."""
+    if name == "prompt":
+        return None if isinstance(value, str) and value.strip() else "must be a non-empty string"
+    if name in _FLAGS:
+        return None if isinstance(value, bool) else "must be true or false"
+    if name in _CHOICES:
+        # type() too: True == 1 in Python, but not in the model's schema.
+        if any(type(value) is type(c) and value == c for c in _CHOICES[name]):
+            return None
+        return f"must be one of {', '.join(map(repr, _CHOICES[name]))}"
+    low, high = _INT_RANGES[name]
+    if isinstance(value, bool) or not isinstance(value, int):
+        return "must be an integer"
+    return None if low <= value <= high else f"must be between {low} and {high}"
+
+
+def build_input(model: str, request: ImageRequest, options: Mapping[str, object]) -> dict[str, Any]:
+    """The prediction's ``input``; for Flux-Schnell, checked against its schema.
+
+    Raises ``PermanentImageError`` naming the first unknown option or invalid value. Other
+    models' schemas are unknown here, so their options pass unchecked.
+    """
+    inputs: dict[str, Any] = {
+        "prompt": request.prompt,
+        "aspect_ratio": request.aspect_ratio,
+        "output_format": request.output_format,
+        "num_outputs": 1,
+    }
+    if request.seed is not None:
+        inputs["seed"] = request.seed
+    if model.split(":", 1)[0] != FLUX_SCHNELL:
+        return {**inputs, **options}
+    inputs = {**FAST_DEFAULTS, **inputs, **options}
+    for name, value in inputs.items():
+        if name not in FLUX_SCHNELL_INPUTS:
+            known = ", ".join(sorted(FLUX_SCHNELL_INPUTS))
+            raise PermanentImageError(f"unknown option {name!r} for {FLUX_SCHNELL}; known: {known}")
+        if problem := _input_problem(name, value):
+            raise PermanentImageError(f"invalid option {name}={value!r}: {problem}")
+    return inputs
+
+
+def parse_retry_after(headers: Mapping[str, str], body: str) -> float | None:
+    """Seconds to wait: ``Retry-After`` (seconds or HTTP date), else the body's hint, else None."""
+    value = headers.get("retry-after", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError):
+        pass
+    match = _AVAILABLE_IN.search(body)
+    return float(match.group(1)) if match else None
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle takes ~50 ms; every pool of every client shares one context.
+    return httpx.create_ssl_context()
+
+
+class ReplicateClient:
+    """Makes images with a Replicate model (Flux-Schnell by default)."""
+
+    name = "replicate"
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        settings: Settings | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        settings = settings if settings is not None else get_settings()
+        if api_key is None and settings.replicate_api_key is not None:
+            api_key = settings.replicate_api_key.get_secret_value()
+        if not api_key or not api_key.strip():
+            raise ConfigurationError(
+                "No Replicate API key: set REPLICATE_API_KEY (or REPLICATE_API_TOKEN) to a token "
+                "from https://replicate.com/account/api-tokens, or use the offline sketch renderer"
+            )
+        if not _TOKEN.fullmatch(api_key.strip()):
+            # Such a key would fail inside httpx, whose error messages would quote it.
+            raise ConfigurationError("REPLICATE_API_KEY has spaces or non-ASCII characters")
+        if http_client is not None and transport is not None:
+            raise ConfigurationError("pass either http_client or transport, not both")
+        self._key = SecretStr(api_key.strip())
+        self._settings = settings
+        self.price_per_image: float = settings.image_price
+        self._base = settings.replicate_base_url.rstrip("/")
+        self._model = settings.image_model.strip()
+        match = _MODEL.fullmatch(self._model)
+        if match is None:
+            raise ConfigurationError(
+                f"STORYBOARD_IMAGE_MODEL={self._model!r} should look like 'owner/name' or "
+                f"'owner/name:version', e.g. {FLUX_SCHNELL}"
+            )
+        owner, model_name, self._version = match.groups()
+        self._create_url = f"{self._base}/models/{owner}/{model_name}/predictions"
+        if self._version:
+            self._create_url = f"{self._base}/predictions"
+        # The wait must end before the job's per-attempt timeout, or the attempt is cancelled
+        # before it learns the prediction id and cannot cancel the prediction.
+        self._wait = max(1, min(settings.replicate_wait, math.floor(settings.image_timeout) - 1))
+        self._owns_http = http_client is None
+        if http_client is not None:
+            self._pools = [http_client]
+        else:  # an injected transport is one pool; otherwise one pool per few in-flight images
+            count = 1 if transport else math.ceil(settings.max_inflight_images / _IMAGES_PER_POOL)
+            self._pools = [
+                httpx.AsyncClient(
+                    transport=transport, timeout=_REQUEST_TIMEOUT, verify=_ssl_context()
+                )
+                for _ in range(count)
+            ]
+        self._turn = itertools.count()
+        self._background: set[asyncio.Task[None]] = set()
+
+    def __repr__(self) -> str:
+        return f"ReplicateClient(base_url={self._base!r}, model={self._model!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients this object created (never one it was given)."""
+        if self._owns_http:
+            await asyncio.gather(*(pool.aclose() for pool in self._pools))
+
+    async def generate_image(self, prompt: str, **options: object) -> ImageResult:
+        """Make one image from ``prompt``; ``options`` are the model's inputs (aspect_ratio ...)."""
+        fields: dict[str, Any] = {"aspect_ratio": "16:9", "seed": None,
+                                  "output_format": self._settings.output_format}  # fmt: skip
+        # The values are checked by build_input, against the model's own rules.
+        fields.update((name, options.pop(name)) for name in list(fields) if name in options)
+        return await self._generate(ImageRequest(prompt=prompt, **fields), options)
+
+    async def generate(
+        self, request: ImageRequest, *, on_prediction: PredictionCallback | None = None
+    ) -> ImageResult:
+        """Make one image: one attempt, resuming ``request.resume_prediction_id`` when it helps."""
+        return await self._generate(request, {}, on_prediction)
+
+    async def _generate(
+        self,
+        request: ImageRequest,
+        options: Mapping[str, object],
+        on_prediction: PredictionCallback | None = None,
+    ) -> ImageResult:
+        inputs = build_input(self._model, request, options)  # before any request: typos are free
+        prediction = None
+        if request.resume_prediction_id:
+            prediction = await self._resume(request.resume_prediction_id)
+        if prediction is None:
+            prediction = await self._create(inputs)
+        pid: str = prediction["id"]
+        if on_prediction is not None:
+            try:
+                await on_prediction(pid)
+            except BaseException:
+                # Nobody can resume a prediction whose id was not recorded: stop paying for it.
+                await self._cancel_quietly(pid)
+                raise
+        try:
+            prediction = await self._wait_for(prediction)
+        except asyncio.CancelledError:
+            await self._cancel_quietly(pid)
+            raise
+        url = self._output_url(prediction)
+        data, extension = await download_image(
+            self._http(), url, headers=self._headers_for(url), timeout=_DOWNLOAD_TIMEOUT
+        )
+        log.info("replicate: prediction %s produced a %s (%d bytes)", pid, extension, len(data))
+        return ImageResult(
+            data=data,
+            extension=extension,
+            # A data: URI is the image itself, megabytes of text: not worth keeping as a source.
+            source_url=None if url.startswith("data:") else url,
+            prediction_id=pid,
+            cost=self.price_per_image,
+        )
+
+    # --- the prediction's life -----------------------------------------------------------------
+
+    async def _create(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        body: dict[str, Any] = {"input": inputs}
+        if self._version:
+            body["version"] = self._version
+        headers = {
+            **self._auth(),
+            "Prefer": f"wait={self._wait}",
+            # If the attempt dies while the create is in flight we never learn the id; Replicate
+            # then stops the prediction itself once the attempt's time is up.
+            "Cancel-After": f"{max(5, math.ceil(self._settings.image_timeout))}s",
+        }
+        timeout = httpx.Timeout(10.0, read=self._wait + 5.0, pool=None)
+        try:
+            response = await self._send("POST", self._create_url, "create", body, headers, timeout)
+        except asyncio.CancelledError:
+            log.warning("replicate: attempt cancelled while creating a prediction (id unknown)")
+            raise
+        prediction = self._parse(response, "create", missing_model=True)
+        log.info("replicate: created prediction %s (%s)", prediction["id"], prediction["status"])
+        return prediction
+
+    async def _resume(self, pid: str) -> dict[str, Any] | None:
+        """The earlier prediction if it is still worth waiting for, else None (create anew)."""
+        if not _ID.fullmatch(pid):
+            log.warning("replicate: not resuming malformed prediction id %r", pid[:80])
+            return None
+        response = await self._send("GET", self._get_url(pid), "resume", None, self._auth())
+        if response.status_code == 404:
+            log.info("replicate: prediction %s not found; creating a new one", pid)
+            return None
+        prediction = self._parse(response, "resume")
+        status = prediction["status"]
+        if status in RUNNING or (status == "succeeded" and first_output_url(prediction["output"])):
+            log.info("replicate: resuming prediction %s (%s)", pid, status)
+            return prediction
+        if status not in FINAL:
+            await self._cancel_quietly(pid)
+        log.info("replicate: prediction %s ended %s; creating a new one", pid, status)
+        return None
+
+    async def _wait_for(self, prediction: dict[str, Any]) -> dict[str, Any]:
+        """Poll until the prediction has output or a final status."""
+        pid = prediction["id"]
+        failures = 0
+        while True:
+            status = prediction["status"]
+            if status in FINAL or first_output_url(prediction["output"]):
+                return prediction
+            if status not in RUNNING:
+                # A status we cannot interpret might never change: stop it rather than wait.
+                await self._cancel_quietly(pid)
+                raise RetryableImageError(f"prediction {pid} has unknown status {status!r}")
+            await asyncio.sleep(self._settings.replicate_poll_interval)
+            try:
+                response = await self._send("GET", self._get_url(pid), "poll", None, self._auth())
+                prediction = self._parse(response, "poll")
+                failures = 0
+            except RetryableImageError as exc:
+                failures += 1
+                if failures > _POLL_RETRIES:
+                    raise
+                delay = exc.retry_after or self._settings.replicate_poll_interval * 2**failures
+                log.warning("replicate: polling %s failed (%s); again in %.1fs", pid, exc, delay)
+                await asyncio.sleep(min(delay, _MAX_POLL_BACKOFF))
+
+    def _output_url(self, prediction: dict[str, Any]) -> str:
+        """The image to download, or the error the prediction's outcome calls for."""
+        pid, status = prediction["id"], prediction["status"]
+        url = first_output_url(prediction["output"])
+        if url and status in RUNNING | {"succeeded"}:
+            return url
+        error = self._redact(str(prediction.get("error") or "no error message"))
+        if status == "succeeded":
+            gone = "its outputs were deleted" if prediction.get("data_removed") else "no output"
+            raise RetryableImageError(f"prediction {pid} succeeded with {gone}")
+        if status == "failed" and "nsfw" in error.lower():
+            raise PermanentImageError(
+                f"Replicate's safety checker flagged the image for this scene as NSFW "
+                f"(prediction {pid}). Reword the scene's prompt or style and generate it again."
+            )
+        if status == "aborted":
+            raise RetryableImageError(f"prediction {pid} was aborted: its deadline passed first")
+        raise RetryableImageError(f"prediction {pid} ended {status}: {error}")
+
+    async def _cancel_quietly(self, pid: str) -> None:
+        """Ask Replicate to stop ``pid``; shielded, so the attempt's cancellation can't stop it."""
+
+        async def cancel() -> None:
+            url, headers = f"{self._base}/predictions/{pid}/cancel", self._auth()
+            try:
+                response = await self._http().post(url, headers=headers, timeout=_CANCEL_TIMEOUT)
+                log.info("replicate: cancelled prediction %s (HTTP %d)", pid, response.status_code)
+            except httpx.HTTPError as exc:
+                log.warning("replicate: cancelling %s failed: %s", pid, type(exc).__name__)
+
+        task = asyncio.ensure_future(cancel())
+        self._background.add(task)  # a shielded task must not be garbage-collected mid-flight
+        task.add_done_callback(self._background.discard)
+        await asyncio.shield(task)
+
+    # --- HTTP and error translation ------------------------------------------------------------
+
+    def _http(self) -> httpx.AsyncClient:
+        return self._pools[next(self._turn) % len(self._pools)]
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._key.get_secret_value()}"}
+
+    def _headers_for(self, url: str) -> dict[str, str]:
+        """Replicate's file hosts (and the API's own origin) may see the key; no one else may."""
+        parts, base = urllib.parse.urlsplit(url), urllib.parse.urlsplit(self._base)
+        host = parts.hostname or ""
+        same_origin = (parts.scheme, parts.netloc) == (base.scheme, base.netloc)
+        delivery = parts.scheme == "https" and (
+            host == "replicate.delivery" or host.endswith(".replicate.delivery")
+        )
+        return self._auth() if same_origin or delivery else {}
+
+    def _get_url(self, pid: str) -> str:
+        # Not the answer's urls.get: the key goes only to the configured base URL.
+        return f"{self._base}/predictions/{pid}"
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._key.get_secret_value(), "[redacted]")
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        what: str,
+        body: dict[str, Any] | None,
+        headers: dict[str, str],
+        timeout: httpx.Timeout = _REQUEST_TIMEOUT,
+    ) -> httpx.Response:
+        try:
+            return await self._http().request(
+                method, url, json=body, headers=headers, timeout=timeout
+            )
+        except httpx.HTTPError as exc:
+            unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+            if what == "create" and not unsent:
+                # Replicate may have started (and will bill) it; Cancel-After stops it in time.
+                log.warning("replicate: create failed after sending (%s)", type(exc).__name__)
+            detail = self._redact(str(exc)) or "no detail"
+            raise RetryableImageError(f"Replicate {what}: {type(exc).__name__} ({detail})") from exc
+
+    def _parse(
+        self, response: httpx.Response, what: str, *, missing_model: bool = False
+    ) -> dict[str, Any]:
+        """The prediction in a 2xx answer, or the translated error."""
+        if not response.is_success:
+            raise self._error(response, what, missing_model=missing_model)
+        malformed = RetryableImageError(f"Replicate {what}: malformed prediction in the answer")
+        try:
+            prediction = dict(response.json())
+            pid = prediction["id"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise malformed from exc
+        if not isinstance(pid, str) or not _ID.fullmatch(pid):  # the id goes into URL paths
+            raise malformed
+        prediction.setdefault("output", None)
+        prediction.setdefault("status", "starting")
+        return prediction
+
+    def _error(
+        self, response: httpx.Response, what: str, *, missing_model: bool
+    ) -> PermanentImageError | RetryableImageError:
+        """Translate an error answer (an RFC 7807 problem body, usually)."""
+        code = response.status_code
+        try:
+            problem = response.json()
+        except ValueError:
+            problem = None
+        if not isinstance(problem, dict):
+            problem = {"detail": response.text[:300]}
+        title = self._redact(str(problem.get("title") or response.reason_phrase))
+        detail = self._redact(str(problem.get("detail") or ""))
+        message = f"Replicate {what}: HTTP {code} {title}" + (f": {detail}" if detail else "")
+        if code == 429 or code >= 500:
+            retry_after = parse_retry_after(response.headers, detail)
+            return RetryableImageError(message, retry_after=retry_after)
+        if code in (401, 403):
+            return AccountError(
+                f"Replicate rejected the API key (HTTP {code} {title}). Check REPLICATE_API_KEY; "
+                "tokens are at https://replicate.com/account/api-tokens"
+            )
+        if code == 402:
+            return AccountError(
+                f"Replicate refused to bill the account (HTTP 402 {title}). Add credit at "
+                "https://replicate.com/account/billing, wait a few minutes, then generate again"
+            )
+        if code == 404 and missing_model:
+            return AccountError(
+                f"Replicate has no model {self._model!r} at {self._base} (HTTP 404). Check "
+                f"STORYBOARD_IMAGE_MODEL (default {FLUX_SCHNELL}) and REPLICATE_BASE_URL"
+            )
+        if code == 404:  # our prediction vanished: the next attempt resumes (404) or creates
+            return RetryableImageError(message)
+        if code == 422:
+            fields = [f for f in problem.get("invalid_fields") or [] if isinstance(f, dict)]
+            listed = "; ".join(f"{f.get('field')}: {f.get('description')}" for f in fields)
+            return PermanentImageError(
+                f"Replicate rejected the input (HTTP 422 {title}): {self._redact(listed) or detail}"
+            )
+        return PermanentImageError(message)
