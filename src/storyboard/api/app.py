@@ -1,0 +1,118 @@
+"""The FastAPI application: routes, error translation, media files, the studio."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import BackgroundTasks, FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from ..config import Settings, get_settings
+from ..db import get_engine
+from ..errors import (
+    ConfigurationError,
+    InvalidRequestError,
+    JobNotFoundError,
+    JobStateError,
+    StoryboardError,
+)
+from ..jobs.queue import Queue
+from ..jobs.task import generate_storyboard_task
+from ..jobs.worker import WorkerThread
+from . import media, review, routes
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("storyboard.api")
+
+Dispatch = Callable[[int, BackgroundTasks], None]
+
+
+def _background_dispatch(settings: Settings) -> Dispatch:
+    def dispatch(job_id: int, background_tasks: BackgroundTasks) -> None:
+        # The spec's FastAPI integration: the task runs after the response, in the thread pool.
+        background_tasks.add_task(generate_storyboard_task, job_id, settings=settings)
+
+    return dispatch
+
+
+def _send_or_defer(queue: Queue, job_id: int) -> None:
+    try:
+        queue.send(job_id)
+    except Exception:  # the row is saved; the workers' re-dispatch pass will send it
+        log.warning("job %s saved but not dispatched (broker unreachable); it will be re-sent",
+                    job_id, exc_info=True)
+
+
+_STATUS = {
+    JobNotFoundError: 404,
+    media.MediaNotFound: 404,
+    InvalidRequestError: 422,
+    JobStateError: 409,
+    ConfigurationError: 503,
+}
+
+
+async def _storyboard_error(request: Request, exc: Exception) -> JSONResponse:
+    # One place where our errors become HTTP statuses.
+    status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
+    body: dict[str, object] = {"detail": str(exc)}
+    if isinstance(exc, InvalidRequestError):
+        body = {"detail": [{"loc": ["body", exc.field], "msg": exc.message,
+                            "type": "value_error"}]}
+    return JSONResponse(body, status_code=status)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    dispatch: Dispatch | None = None,
+    embedded_worker: bool = False,
+) -> FastAPI:
+    """Build the app. New jobs run through ``dispatch`` (default: the spec's BackgroundTasks),
+    or, with ``embedded_worker``, through a durable in-process worker that picks them up from
+    the database (and resumes interrupted ones after a restart)."""
+    settings = settings or get_settings()
+    queue = None
+    if settings.broker_url and dispatch is None:
+        queue = Queue(settings)
+        embedded_worker = False  # the fleet's workers run the jobs
+    worker = WorkerThread(settings) if embedded_worker else None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await asyncio.to_thread(worker.stop)
+            if queue is not None:
+                queue.close()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="Storyboard",
+        version="0.1.0",
+        description="Turn a video prompt into a storyboard of scenes and images for review.",
+    )
+    app.state.settings = settings
+    app.state.engine = get_engine(settings)
+    if queue is not None:
+        app.state.dispatch = lambda job_id, _tasks: _send_or_defer(queue, job_id)
+    elif worker is not None:
+        app.state.dispatch = lambda job_id, _tasks: worker.wake()
+    else:
+        app.state.dispatch = dispatch or _background_dispatch(settings)
+    app.add_exception_handler(StoryboardError, _storyboard_error)
+    app.include_router(routes.router)
+    app.include_router(review.router)
+    app.include_router(media.router)
+    if media.STATIC_DIR.is_dir():
+        app.mount("/static", StaticFiles(directory=media.STATIC_DIR), name="static")
+    return app

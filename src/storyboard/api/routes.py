@@ -1,0 +1,54 @@
+"""The job endpoints: create, read, list."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Query, Request
+
+from ..db import count_jobs, get_job_row, list_jobs
+from ..errors import JobNotFoundError
+from ..jobs.records import create_storyboard_job
+from ..schemas import GenerationRequest, JobResponse, JobStatus
+from .deps import EngineDep, JobId, SettingsDep
+from .views import job_response
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v2", tags=["jobs"])
+
+
+@router.post("/generate", status_code=200, summary="Start a storyboard job")
+async def generate(
+    body: GenerationRequest, background_tasks: BackgroundTasks, request: Request,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """Save the job and start it in the background; returns at once with its id."""
+    job_id = create_storyboard_job(body, settings=settings)
+    request.app.state.dispatch(job_id, background_tasks)
+    return {"job_id": job_id, "status": JobStatus.PENDING.value}
+
+
+@router.get("/jobs/{job_id}", response_model=JobResponse, summary="A job's status and storyboard")
+async def get_job_status(job_id: JobId, engine: EngineDep) -> JobResponse:
+    row = get_job_row(engine, job_id)
+    if row is None:
+        raise JobNotFoundError(job_id)
+    return job_response(row)
+
+
+@router.get("/jobs", summary="Jobs, newest first")
+async def jobs(
+    engine: EngineDep,
+    status: Annotated[JobStatus | None, Query(description="Only jobs in this status")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+) -> dict[str, Any]:
+    value = status.value if status else None
+    rows = list_jobs(engine, status=value, limit=limit, offset=offset)
+    return {
+        "jobs": [job_response(r).model_dump(mode="json") for r in rows],
+        "total": count_jobs(engine, status=value),
+        "limit": limit,
+        "offset": offset,
+    }

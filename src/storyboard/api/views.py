@@ -1,0 +1,43 @@
+"""Turning job rows into the API's response models."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..db.models import GeneratedVideo
+from ..schemas import JobResponse, StoryboardEntry, VideoProgress
+
+__all__ = ["job_response", "load_storyboard"]
+
+
+def load_storyboard(row: GeneratedVideo) -> list[StoryboardEntry] | None:
+    if not row.storyboard_data:
+        return None
+    data = json.loads(row.storyboard_data)
+    return [StoryboardEntry.model_validate(e) for e in data] if data else None
+
+
+def job_response(row: GeneratedVideo) -> JobResponse:
+    """The spec's JobResponse for a row (plus prompt, parameters and actual cost)."""
+    progress: dict[str, Any] = json.loads(row.progress or "{}")
+    try:
+        parameters = json.loads(row.parameters or "{}")
+    except json.JSONDecodeError:
+        parameters = {}
+    return JobResponse(
+        job_id=row.id,
+        status=row.status,
+        progress=VideoProgress(**progress),
+        storyboard=load_storyboard(row),
+        video_url=row.video_url or None,
+        estimated_cost=row.estimated_cost or 0.0,
+        actual_cost=row.actual_cost,
+        created_at=row.created_at,
+        updated_at=row.updated_at or row.created_at,
+        approved=bool(row.approved),
+        approved_at=row.approved_at,
+        error_message=row.error_message,
+        prompt=row.prompt,
+        parameters=parameters if isinstance(parameters, dict) else None,
+    )

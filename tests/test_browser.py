@@ -1,0 +1,338 @@
+"""The studio in real headless Chromium, against the real app served by uvicorn on loopback.
+
+Debian's Chromium (``/usr/bin/chromium``, or ``STORYBOARD_CHROMIUM``) is driven by Playwright;
+Playwright's own browser download is never used. The sketch renderer is slowed down
+(``STORYBOARD_SKETCH_DELAY``) and runs one scene at a time so progress can be watched.
+
+Without Playwright or Chromium the module is skipped locally; under ``CI=true`` it fails.
+Screenshots of a finished storyboard (laptop and phone) are saved to ``artifacts/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from storyboard.api.app import create_app
+from storyboard.config import get_settings
+
+from .live_server import serve
+
+try:
+    from playwright.sync_api import Browser, Page, expect, sync_playwright
+except ImportError:  # under CI a missing browser toolkit is a failure, locally a skip
+    if os.environ.get("CI") == "true":
+        raise
+    pytest.skip("browser tests skipped: Playwright is not installed (pip install playwright)",
+                allow_module_level=True)
+
+CHROMIUM = Path(os.environ.get("STORYBOARD_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+TIMEOUT_MS = 20_000
+
+if not CHROMIUM.exists():
+    _reason = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+    if os.environ.get("CI") == "true":
+        raise RuntimeError(f"browser tests cannot run under CI: {_reason}")
+    pytest.skip(f"browser tests skipped: {_reason}", allow_module_level=True)
+
+pytestmark = pytest.mark.browser
+expect.set_options(timeout=TIMEOUT_MS)
+
+PROMPT = "A robot exploring Mars at dawn, finding an old rover half buried in red dust"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def base_url(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The real app on a free loopback port, with images slow enough to watch."""
+    monkeypatch.setenv("STORYBOARD_SKETCH_DELAY", "0.3")
+    monkeypatch.setenv("STORYBOARD_SCENE_CONCURRENCY", "1")
+    with serve(create_app(get_settings())) as url:
+        yield url
+
+
+def _page(browser: Browser, base_url: str, width: int, height: int) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": width, "height": height},
+                                  base_url=base_url, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def page(browser: Browser, base_url: str) -> Iterator[Page]:
+    yield from _page(browser, base_url, 1280, 800)
+
+
+@pytest.fixture
+def phone(browser: Browser, base_url: str) -> Iterator[Page]:
+    yield from _page(browser, base_url, 390, 844)
+
+
+def tid(testid: str, within: str = "") -> str:
+    """The selector of ``data-testid=testid``, optionally inside the element ``within``."""
+    return f"{within} [data-testid={testid}]".strip()
+
+
+def frame(n: int) -> str:
+    return f"[data-testid=frame][data-scene='{n}']"
+
+
+def start_job(page: Page, prompt: str = PROMPT, duration: int = 20, style: str = "cinematic",
+              aspect_ratio: str = "16:9") -> None:
+    page.fill(tid("prompt"), prompt)
+    page.fill(tid("duration"), str(duration))
+    page.fill(tid("style"), style)
+    page.check(f"[data-testid=aspect-ratio] input[value='{aspect_ratio}']")
+    page.click(tid("generate"))
+
+
+def wait_ready(page: Page) -> None:
+    expect(page.locator(tid("job-status"))).to_have_attribute(
+        "data-status", "storyboard_ready")
+
+
+def create_via_api(base_url: str, prompt: str, duration: int = 15) -> int:
+    response = httpx.post(f"{base_url}/api/v2/generate",
+                          json={"prompt": prompt, "duration": duration}, timeout=10)
+    response.raise_for_status()
+    return int(response.json()["job_id"])
+
+
+def wait_final_via_api(base_url: str, job_id: int) -> dict[str, object]:
+    import time
+
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while True:
+        job = httpx.get(f"{base_url}/api/v2/jobs/{job_id}", timeout=10).json()
+        if job["status"] in ("storyboard_ready", "failed", "cancelled"):
+            return dict(job)
+        assert time.monotonic() < deadline, job
+        time.sleep(0.05)
+
+
+def record_progress(page: Page) -> None:
+    """Keep every value the progress bar and message take, however briefly."""
+    page.evaluate("""() => {
+        window.__seen = {values: [], messages: []};
+        const bar = document.querySelector('[data-testid=progress-bar]');
+        const message = document.querySelector('[data-testid=progress-message]');
+        new MutationObserver(() => {
+            window.__seen.values.push(Number(bar.getAttribute('aria-valuenow')));
+        }).observe(bar, {attributes: true, attributeFilter: ['aria-valuenow']});
+        new MutationObserver(() => {
+            window.__seen.messages.push(message.textContent);
+        }).observe(message, {childList: true, characterData: true, subtree: true});
+    }""")
+
+
+def save_screenshots(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    # Let finite transitions (the progress bar filling up) end; spinners loop forever.
+    page.wait_for_function("""() => document.getAnimations().every(a =>
+        a.playState !== 'running' || !Number.isFinite(a.effect.getComputedTiming().iterations))""")
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-full.png"), full_page=True)
+
+
+def test_generate_watch_regenerate_approve_export(page: Page) -> None:
+    page.goto("/")
+    expect(page.locator(tid("empty-state"))).to_be_visible()
+    record_progress(page)
+    start_job(page, duration=20, style="watercolor", aspect_ratio="16:9")
+
+    # Live progress: the bar moves through partial values and the spec's message shows.
+    expect(page.locator(tid("progress-message"))).to_contain_text(
+        "Generating image for scene")
+    wait_ready(page)
+    assert re.fullmatch(r"#/jobs/\d+", page.evaluate("location.hash"))
+    seen = page.evaluate("window.__seen")
+    assert any(0 < value < 100 for value in seen["values"]), seen
+    assert seen["values"][-1] == 100
+    assert any(re.search(r"Generating image for scene \d/4", m) for m in seen["messages"]), seen
+
+    # Four frames for 20 s, in scene order, each with its beat, duration and image.
+    frames = page.locator("[data-testid=frame]")
+    expect(frames).to_have_count(4)
+    assert [frames.nth(i).get_attribute("data-scene") for i in range(4)] == ["1", "2", "3", "4"]
+    beats = [frames.nth(i).locator("[data-testid=frame-beat]").inner_text() for i in range(4)]
+    assert [b.lower() for b in beats] == [
+        "opening/hook", "context/setup", "content/product showcase", "closing/cta"]
+    for i in range(4):
+        expect(frames.nth(i).locator("[data-testid=frame-duration]")).to_have_text("5 s")
+        expect(frames.nth(i).locator("img.frame-image")).to_have_attribute(
+            "src", re.compile(r"^/media/jobs/\d+/scene-0\d-v1\.png$"))
+    assert page.evaluate("""() => [...document.querySelectorAll('img.frame-image')]
+        .every(img => img.complete && img.naturalWidth > 0)""")
+    expect(page.locator(tid("job-title"))).to_have_text(PROMPT)
+    expect(page.locator(tid("job-meta"))).to_contain_text("watercolor")
+
+    # Regenerate scene 2 with an edited description: new text, one earlier version, new image.
+    page.click(tid("regenerate", frame(2)))
+    description = page.locator(tid("regenerate-description", frame(2)))
+    expect(description).to_be_focused()
+    description.fill("Close-up of the rover's dusty nameplate")
+    page.click(tid("regenerate-submit", frame(2)))
+    expect(page.locator(tid("frame-description", frame(2)))).to_have_text(
+        "Close-up of the rover's dusty nameplate")
+    expect(page.locator(tid("frame-versions", frame(2)))).to_contain_text(
+        "1 earlier version")
+    wait_ready(page)
+    expect(page.locator(f"{frame(2)} img.frame-image")).to_have_attribute(
+        "src", re.compile(r"scene-02-v2\.png$"))
+    expect(page.locator(f"{frame(1)} [data-testid=frame-versions]")).to_be_hidden()
+
+    # Approve: the approved state and time replace the button.
+    page.click(tid("approve"))
+    approved = page.locator(tid("approved-state"))
+    expect(approved).to_be_visible()
+    expect(approved).to_contain_text("Approved")
+    expect(approved).to_contain_text(re.compile(r"\d{1,2}:\d\d"))
+    expect(page.locator(tid("approve"))).to_be_hidden()
+    expect(page.locator(tid("job-status"))).to_have_attribute("data-approved", "true")
+
+    # Downloads: a real PDF and a ZIP.
+    with page.expect_download() as pdf_download:
+        page.click(tid("export-pdf"))
+    pdf = Path(pdf_download.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF")
+    assert pdf_download.value.suggested_filename.endswith(".pdf")
+    with page.expect_download() as zip_download:
+        page.click(tid("export-zip"))
+    assert Path(zip_download.value.path()).read_bytes()[:2] == b"PK"
+
+    save_screenshots(page, "laptop-1280x800")
+
+
+def test_bad_input_shows_the_service_message(page: Page, base_url: str) -> None:
+    page.goto("/")
+    page.fill(tid("prompt"), "A robot exploring Mars")
+    page.fill(tid("duration"), "400")
+    page.click(tid("generate"))
+    error = page.locator(tid("error"))
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("Duration")
+    expect(error).to_contain_text("300")
+    expect(page.locator(tid("duration"))).to_have_attribute("aria-invalid", "true")
+
+    page.fill(tid("duration"), "30")
+    page.fill(tid("prompt"), "")
+    page.click(tid("generate"))
+    expect(error).to_contain_text("Prompt")
+    expect(error).not_to_contain_text("Duration")
+    expect(page.locator(tid("prompt"))).to_have_attribute("aria-invalid", "true")
+
+    assert httpx.get(f"{base_url}/api/v2/jobs").json()["total"] == 0
+    assert page.evaluate("location.hash") in ("", "#/")
+
+
+def test_phone_width_has_no_horizontal_scroll_and_one_column(phone: Page) -> None:
+    phone.goto("/")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    start_job(phone, prompt="Vertical teaser for a coffee brand: steam, beans and a smile",
+              duration=20, aspect_ratio="9:16")
+    wait_ready(phone)
+    frames = phone.locator("[data-testid=frame]")
+    expect(frames).to_have_count(4)
+    boxes = [frames.nth(i).bounding_box() for i in range(4)]
+    assert all(box is not None for box in boxes)
+    lefts = {round(box["x"]) for box in boxes if box}
+    assert len(lefts) == 1, f"frames are not in one column: {boxes}"
+    tops = [box["y"] for box in boxes if box]
+    assert tops == sorted(tops) and len(set(tops)) == 4
+    assert all(box["x"] >= 0 and box["x"] + box["width"] <= 390 for box in boxes if box)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    # The frame keeps the requested shape.
+    media = phone.locator(f"{frame(1)} .frame-media").bounding_box()
+    assert media is not None and media["height"] / media["width"] == pytest.approx(16 / 9, 0.02)
+    save_screenshots(phone, "phone-390x844")
+
+
+def test_job_list_and_reload_keep_the_selected_job(page: Page, base_url: str) -> None:
+    older = create_via_api(base_url, "Older: a lighthouse keeper's last night")
+    newer = create_via_api(base_url, "Newer: a bakery at 4 am")
+    for job_id in (older, newer):
+        wait_final_via_api(base_url, job_id)
+
+    page.goto("/")
+    items = page.locator("[data-testid=job-list] [data-testid=job-item]")
+    expect(items).to_have_count(2)
+    assert [items.nth(i).get_attribute("data-job-id") for i in range(2)] == [
+        str(newer), str(older)]
+    expect(items.nth(0).locator("[data-testid=job-item-status]")).to_have_attribute(
+        "data-status", "storyboard_ready")
+
+    items.nth(1).click()
+    expect(page).to_have_url(re.compile(rf"#/jobs/{older}$"))
+    expect(page.locator(tid("job-title"))).to_have_text(
+        "Older: a lighthouse keeper's last night")
+    expect(items.nth(1)).to_have_attribute("aria-current", "page")
+    expect(page.locator("[data-testid=frame]")).to_have_count(3)
+
+    page.reload()
+    expect(page.locator(tid("job-title"))).to_have_text(
+        "Older: a lighthouse keeper's last night")
+    expect(page.locator("[data-testid=frame]")).to_have_count(3)
+
+    page.goto(f"/#/jobs/{newer}")
+    expect(page.locator(tid("job-title"))).to_have_text("Newer: a bakery at 4 am")
+    page.goto("/#/jobs/424242")
+    expect(page.locator(tid("action-error"))).to_contain_text("does not exist")
+
+
+def test_cancel_a_running_job(page: Page) -> None:
+    page.goto("/")
+    start_job(page, prompt="A long product tour", duration=50)
+    status = page.locator(tid("job-status"))
+    expect(status).to_have_attribute("data-status", "generating_storyboard")
+    page.click(tid("cancel"))
+    expect(status).to_have_attribute("data-status", "cancelled")
+    expect(page.locator(tid("cancel"))).to_be_hidden()
+    expect(page.locator(tid("approve"))).to_be_hidden()
+    expect(page.locator(tid("action-error"))).to_be_hidden()
+
+
+def test_conflict_from_the_service_is_shown_near_the_buttons(page: Page, base_url: str) -> None:
+    # Freeze the page's view of the running job (no stream, then no polls), let the job
+    # finish, then act on the stale view: the service's 409 reason must reach the user.
+    page.route("**/events", lambda route: route.abort())
+    page.goto("/")
+    start_job(page, prompt="A short teaser", duration=30)
+    expect(page.locator(tid("cancel"))).to_be_visible()
+    page.route(re.compile(r"/api/v2/jobs/\d+$"), lambda route: route.abort())
+    job_id = int(page.evaluate("location.hash").rsplit("/", 1)[1])
+    wait_final_via_api(base_url, job_id)
+    page.click(tid("cancel"))
+    error = page.locator(tid("action-error"))
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("already storyboard_ready")
+
+
+def test_polls_when_the_event_stream_fails(page: Page) -> None:
+    page.route("**/events", lambda route: route.abort())
+    page.goto("/")
+    start_job(page, prompt="Polling fallback", duration=15)
+    wait_ready(page)
+    expect(page.locator("[data-testid=frame][data-status=completed]")).to_have_count(3)
