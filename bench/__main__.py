@@ -1,0 +1,223 @@
+"""Storyboard benchmarks, measured in one run and printed as a table.
+
+1. Wall time of one storyboard (3, 6, 10 scenes) against a fake Replicate over loopback HTTP with
+   latency L per image: parallel (the default) vs the spec's sequential order, as multiples of L.
+2. One worker process draining 100 concurrent 6-scene jobs at L = 2 s: time vs the ideal, peak
+   RSS, jobs lost.
+3. The pipeline's own cost per scene (database writes, progress, storage) with a zero-latency
+   provider, on SQLite and on PostgreSQL: median milliseconds.
+4. The sketch renderer: median milliseconds per frame.
+
+The fake runs in its own process so it does not share this process's GIL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.fake_replicate import FAKE_API_KEY, FakeReplicateProcess
+
+from storyboard.config import Settings, get_settings
+from storyboard.db import dispose_engines, get_engine
+from storyboard.images import ImageRequest, ImageResult, PredictionCallback
+from storyboard.images.replicate import ReplicateClient
+from storyboard.images.sketch import render_sketch
+from storyboard.jobs import JobRuntime, run_storyboard_job, save_generated_video
+from storyboard.jobs.worker import Worker
+from storyboard.scenes import parse_prompt_to_scenes
+
+DURATION_FOR = {3: 15, 6: 30, 10: 50}
+
+
+def _settings(data: Path, **extra: object) -> Settings:
+    os.environ["DATA"] = str(data)
+    return get_settings(retry_base_delay=0.05, image_rate_limit=0, **extra)
+
+
+def _job(settings: Settings, duration: int) -> int:
+    return save_generated_video("A robot exploring Mars", "", "v2",
+                                {"duration": duration, "style": "cinematic"}, "pending",
+                                settings=settings)
+
+
+async def _one_storyboard(settings: Settings, base_url: str, scenes: int) -> float:
+    client = ReplicateClient(FAKE_API_KEY, settings=settings.model_copy(
+        update={"replicate_base_url": base_url}))
+    rt = JobRuntime.create(settings, client)
+    job_id = _job(settings, DURATION_FOR[scenes])
+    started = time.perf_counter()
+    status = await run_storyboard_job(job_id, rt)
+    elapsed = time.perf_counter() - started
+    await client.aclose()
+    assert status == "storyboard_ready", status
+    return elapsed
+
+
+def bench_wall_time(latency: float) -> list[tuple[str, str, str]]:
+    rows = []
+    with FakeReplicateProcess(latency=latency) as fake, tempfile.TemporaryDirectory() as tmp:
+        for scenes in (3, 6, 10):
+            par = _settings(Path(tmp) / f"p{scenes}")
+            seq = _settings(Path(tmp) / f"s{scenes}", scene_concurrency=1)
+            t_par = asyncio.run(_one_storyboard(par, fake.base_url, scenes))
+            t_seq = asyncio.run(_one_storyboard(seq, fake.base_url, scenes))
+            target = f" (target <= {1.15 + 0.1 / latency:.2f})" if scenes == 10 else ""
+            rows.append((f"{scenes} scenes, L={latency:g}s",
+                         f"parallel {t_par / latency:.2f} x L{target}",
+                         f"sequential {t_seq / latency:.2f} x L"))
+            dispose_engines()
+    return rows
+
+
+def bench_drain(latency: float, jobs: int, scenes: int) -> list[tuple[str, str, str]]:
+    with FakeReplicateProcess(latency=latency) as fake, tempfile.TemporaryDirectory() as tmp:
+        settings = _settings(Path(tmp), max_inflight_images=jobs * scenes, worker_max_jobs=jobs,
+                             worker_poll_interval=0.05, replicate_base_url=fake.base_url)
+        get_engine(settings)
+
+        async def main() -> float:
+            client = ReplicateClient(FAKE_API_KEY, settings=settings)
+            worker = Worker(settings, client)
+            ids = [_job(settings, DURATION_FOR[scenes]) for _ in range(jobs)]
+            started = time.perf_counter()
+            runner = asyncio.create_task(worker.run())
+            while worker.finished < len(ids):
+                await asyncio.sleep(0.01)
+            elapsed = time.perf_counter() - started
+            worker.stop()
+            await runner
+            await client.aclose()
+            return elapsed
+
+        elapsed = asyncio.run(main())
+        from sqlalchemy import text
+
+        with get_engine(settings).connect() as conn:
+            ready = conn.execute(text(
+                "SELECT count(*) FROM generated_videos WHERE status = 'storyboard_ready'"
+            )).scalar_one()
+        dispose_engines()
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    ideal = latency
+    return [(f"{jobs} jobs x {scenes} scenes, one worker, L={latency:g}s",
+             f"drain {elapsed:.2f}s = {elapsed / ideal:.2f} x ideal {ideal:g}s (target <= 1.25)",
+             f"peak RSS {rss_mb:.0f} MB (target < 300); jobs lost {jobs - ready}")]
+
+
+class _InstantProvider:
+    """No latency, one fixed tiny PNG: what is left is the pipeline's own cost."""
+
+    name = "instant"
+    price_per_image = 0.003
+
+    def __init__(self) -> None:
+        self.png = render_sketch(ImageRequest(prompt="x"))
+
+    async def generate(self, request: ImageRequest, *,
+                       on_prediction: PredictionCallback | None = None) -> ImageResult:
+        if on_prediction is not None:
+            await on_prediction("p" * 26)  # the checkpoint write a real prediction costs
+        return ImageResult(data=self.png, extension="png", cost=0.003)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _pipeline_ms(settings: Settings, runs: int = 15) -> float:
+    per_scene = []
+    provider = _InstantProvider()
+    rt = JobRuntime.create(settings, provider)  # type: ignore[arg-type]
+    for _ in range(runs):
+        job_id = _job(settings, 50)
+        started = time.perf_counter()
+        asyncio.run(run_storyboard_job(job_id, rt))
+        per_scene.append((time.perf_counter() - started) * 1000 / 10)
+    return statistics.median(per_scene)
+
+
+def bench_pipeline() -> list[tuple[str, str, str]]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        sqlite = _pipeline_ms(_settings(Path(tmp) / "sqlite", scene_concurrency=1))
+        rows.append(("pipeline cost per scene, SQLite", f"median {sqlite:.2f} ms",
+                     "target < 5 ms"))
+        dispose_engines()
+        url = _postgres_url()
+        if url:
+            pg = _pipeline_ms(_settings(Path(tmp) / "pg", scene_concurrency=1, database_url=url))
+            rows.append(("pipeline cost per scene, PostgreSQL", f"median {pg:.2f} ms",
+                         "target < 5 ms"))
+            dispose_engines()
+            _drop_postgres(url)
+        else:
+            rows.append(("pipeline cost per scene, PostgreSQL", "skipped",
+                         "no PostgreSQL on 127.0.0.1:5432"))
+    return rows
+
+
+def _postgres_url() -> str | None:
+    import psycopg
+
+    try:
+        with psycopg.connect("host=127.0.0.1 dbname=test", autocommit=True,
+                             connect_timeout=2) as conn:
+            conn.execute('DROP DATABASE IF EXISTS "storyboard_bench"')
+            conn.execute('CREATE DATABASE "storyboard_bench"')
+        return "postgresql+psycopg://127.0.0.1:5432/storyboard_bench"
+    except (OSError, psycopg.Error):
+        return None
+
+
+def _drop_postgres(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect("host=127.0.0.1 dbname=test", autocommit=True) as conn:
+        conn.execute('DROP DATABASE IF EXISTS "storyboard_bench" WITH (FORCE)')
+
+
+def bench_sketch() -> list[tuple[str, str, str]]:
+    scenes = parse_prompt_to_scenes("A robot exploring Mars", 50, "cinematic")
+    times = []
+    for _ in range(5):
+        for s in scenes:
+            started = time.perf_counter()
+            render_sketch(ImageRequest(prompt=s.image_prompt, scene=s, scenes_total=10))
+            times.append((time.perf_counter() - started) * 1000)
+    return [("sketch renderer, 16:9 frame", f"median {statistics.median(times):.1f} ms",
+             f"max {max(times):.1f} ms (target < 50 ms)")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Storyboard benchmarks")
+    parser.add_argument("--latency", type=float, default=1.0, help="L for the wall-time table")
+    parser.add_argument("--quick", action="store_true", help="smaller drain run (20 jobs)")
+    args = parser.parse_args()
+    rows: list[tuple[str, str, str]] = []
+    rows += bench_sketch()
+    rows += bench_pipeline()
+    rows += bench_wall_time(args.latency)
+    rows += bench_drain(2.0, 20 if args.quick else 100, 6)
+    width = [max(len(r[i]) for r in rows) for i in range(3)]
+    print(f"\nStoryboard benchmarks, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}\n")
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(("case", "result", "vs target"), width,
+                                                           strict=True)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in width) + "|")
+    for row in rows:
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, width, strict=True)) + " |")
+
+
+if __name__ == "__main__":
+    main()
