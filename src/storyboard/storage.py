@@ -45,7 +45,11 @@ def save_file(media_dir: Path, job_id: int, name: str, data: bytes) -> Path:
 
 def url_for(media_dir: Path, path: Path) -> str:
     """The URL the service serves ``path`` at."""
-    return MEDIA_PREFIX + path.resolve().relative_to(media_dir.resolve()).as_posix()
+    try:  # paths made by save_image/save_file sit under media_dir as given: no disk lookups
+        relative = path.relative_to(media_dir)
+    except ValueError:
+        relative = path.resolve().relative_to(media_dir.resolve())
+    return MEDIA_PREFIX + relative.as_posix()
 
 
 def path_for_url(media_dir: Path, url: str) -> Path | None:

@@ -15,14 +15,17 @@ from .jobs import (
     release_lease,
     renew_lease,
     update_job,
+    update_statement,
 )
 from .migrate import ensure_schema
 from .models import GeneratedVideo
+from .writer import JobWriter
 
 __all__ = [
     "FINAL_STATUSES",
     "RUNNABLE_STATUSES",
     "GeneratedVideo",
+    "JobWriter",
     "claim_job",
     "claimable_job_ids",
     "count_jobs",
@@ -37,4 +40,5 @@ __all__ = [
     "release_lease",
     "renew_lease",
     "update_job",
+    "update_statement",
 ]

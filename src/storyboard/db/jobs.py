@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, Update, func, select, update
 from sqlalchemy.orm import Session
 
 from .models import GeneratedVideo, utcnow
@@ -26,6 +26,7 @@ __all__ = [
     "release_lease",
     "renew_lease",
     "update_job",
+    "update_statement",
 ]
 
 FINAL_STATUSES = ("storyboard_ready", "failed", "cancelled")
@@ -77,6 +78,26 @@ def job_as_dict(row: GeneratedVideo) -> dict[str, Any]:
     return data
 
 
+def update_statement(
+    job_id: int,
+    *,
+    unless_status: Iterable[str] = (),
+    only_status: Iterable[str] = (),
+    lease_owner: str | None = None,
+    values: dict[str, Any],
+) -> Update:
+    """The conditional UPDATE behind ``update_job`` (and the batched writer)."""
+    stmt = update(GeneratedVideo).where(GeneratedVideo.id == job_id)
+    unless, only = tuple(unless_status), tuple(only_status)
+    if unless:
+        stmt = stmt.where(GeneratedVideo.status.not_in(unless))
+    if only:
+        stmt = stmt.where(GeneratedVideo.status.in_(only))
+    if lease_owner is not None:
+        stmt = stmt.where(GeneratedVideo.lease_owner == lease_owner)
+    return stmt.values(**values)
+
+
 def update_job(
     engine: Engine,
     job_id: int,
@@ -90,15 +111,11 @@ def update_job(
     ``unless_status`` / ``only_status`` make the write conditional on the status at that moment,
     so a job cancelled by someone else is never overwritten by a late progress write.
     """
-    stmt = update(GeneratedVideo).where(GeneratedVideo.id == job_id)
-    unless, only = tuple(unless_status), tuple(only_status)
-    if unless:
-        stmt = stmt.where(GeneratedVideo.status.not_in(unless))
-    if only:
-        stmt = stmt.where(GeneratedVideo.status.in_(only))
     values.setdefault("updated_at", utcnow())
+    stmt = update_statement(job_id, unless_status=unless_status, only_status=only_status,
+                            values=values)
     with engine.begin() as conn:
-        return conn.execute(stmt.values(**values)).rowcount > 0
+        return conn.execute(stmt).rowcount > 0
 
 
 def list_jobs(

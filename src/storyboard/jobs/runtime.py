@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from ..config import Settings, get_settings
-from ..db import get_engine
+from ..db import JobWriter, get_engine
 from ..images import ImageProvider, make_provider
 from .ratelimit import ImageRateLimiter
 
@@ -44,6 +44,11 @@ class JobRuntime:
     clock: Callable[[], float] = time.monotonic
     owner: str = field(default_factory=lambda: worker_identity())
     owns_provider: bool = field(default=False, repr=False)
+    writer: JobWriter = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Every job on this loop shares one writer, so their progress writes share commits.
+        self.writer = JobWriter(self.engine)
 
     @classmethod
     def create(

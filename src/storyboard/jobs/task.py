@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from datetime import timedelta
 from typing import Any
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
@@ -20,13 +21,13 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from ..config import Settings
 from ..db import (
     FINAL_STATUSES,
+    RUNNABLE_STATUSES,
     claim_job,
     get_job_row,
     release_lease,
-    renew_lease,
     update_job,
 )
-from ..db.models import GeneratedVideo
+from ..db.models import GeneratedVideo, utcnow
 from ..errors import (
     AccountError,
     ImageGenerationError,
@@ -105,8 +106,7 @@ class SceneRunner:
 
     async def save(self, **extra: Any) -> None:
         """Write progress and storyboard (and ``extra``) unless the job stopped being active."""
-        ok = update_job(
-            self.rt.engine,
+        ok = await self.rt.writer.update(
             self.job_id,
             only_status=_ACTIVE,
             progress=self.progress().model_dump_json(),
@@ -195,8 +195,10 @@ class SceneRunner:
                 reason = "All retries exhausted" if isinstance(exc, RetryableImageError) else exc
                 log.error("Job %s: Scene %d failed - %s", self.job_id, number, reason)
             else:
-                path = save_image(self.rt.settings.media_dir, self.job_id, number, result.data,
-                                  result.extension, version=len(entry.versions) + 1)
+                # In a thread: hundreds of scenes finishing together must not stall the loop.
+                path = await asyncio.to_thread(
+                    save_image, self.rt.settings.media_dir, self.job_id, number, result.data,
+                    result.extension, version=len(entry.versions) + 1)
                 entry.image_url = url_for(self.rt.settings.media_dir, path)
                 entry.source_url = result.source_url
                 entry.generation_status = "completed"
@@ -214,8 +216,10 @@ class SceneRunner:
         s = self.rt.settings
         while True:
             await asyncio.sleep(min(s.status_poll_interval, s.lease_seconds / 3))
-            if not renew_lease(self.rt.engine, self.job_id, owner=self.rt.owner,
-                               lease_seconds=s.lease_seconds):
+            renewed = await self.rt.writer.update(
+                self.job_id, only_status=RUNNABLE_STATUSES, lease_owner=self.rt.owner,
+                touch=False, lease_expires_at=utcnow() + timedelta(seconds=s.lease_seconds))
+            if not renewed:
                 raise _JobStopped
 
     async def run_all(self) -> None:
@@ -304,8 +308,8 @@ async def _plan(job_id: int, row: GeneratedVideo, rt: JobRuntime) -> list[Storyb
                  sum(e.generation_status == "completed" for e in entries), len(entries))
         return entries
     parsing = VideoProgress(current_stage="parsing", message="Parsing prompt into scenes")
-    if not update_job(rt.engine, job_id, only_status=RUNNABLE, status="parsing",
-                      progress=parsing.model_dump_json()):
+    if not await rt.writer.update(job_id, only_status=RUNNABLE, status="parsing",
+                                  progress=parsing.model_dump_json()):
         raise _JobStopped
     log.info("Job %s: Parsing prompt into scenes", job_id)
     params = job_parameters(row)
@@ -339,11 +343,11 @@ async def _run(job_id: int, row: GeneratedVideo, rt: JobRuntime, started: float)
                          _concurrency(rt, len(entries)))
     runner.cost = row.actual_cost or 0.0  # images made before this run were already paid for
     todo = sum(1 for e in entries if e.generation_status == "pending")
-    if not update_job(rt.engine, job_id, only_status=RUNNABLE,
-                      status=JobStatus.GENERATING_STORYBOARD.value,
-                      estimated_cost=round(runner.cost + todo * rt.provider.price_per_image, 6),
-                      progress=runner.progress().model_dump_json(),
-                      storyboard_data=runner.storyboard_json()):
+    if not await rt.writer.update(
+            job_id, only_status=RUNNABLE, status=JobStatus.GENERATING_STORYBOARD.value,
+            estimated_cost=round(runner.cost + todo * rt.provider.price_per_image, 6),
+            progress=runner.progress().model_dump_json(),
+            storyboard_data=runner.storyboard_json()):
         raise _JobStopped
 
     try:
@@ -359,10 +363,10 @@ async def _run(job_id: int, row: GeneratedVideo, rt: JobRuntime, started: float)
         update_job(rt.engine, job_id, actual_cost=round(runner.cost, 6),
                    storyboard_data=runner.storyboard_json())
         raise
-    return _finish(rt, job_id, runner, started)
+    return await _finish(rt, job_id, runner, started)
 
 
-def _finish(rt: JobRuntime, job_id: int, runner: SceneRunner, started: float) -> str:
+async def _finish(rt: JobRuntime, job_id: int, runner: SceneRunner, started: float) -> str:
     entries = runner.entries
     failed = sum(1 for e in entries if e.generation_status == "failed")
     done = len(entries) - failed
@@ -378,11 +382,11 @@ def _finish(rt: JobRuntime, job_id: int, runner: SceneRunner, started: float) ->
                                  scenes_total=len(entries), scenes_completed=len(entries),
                                  current_scene=len(entries), estimated_completion_seconds=0,
                                  message=message)
-        if not update_job(rt.engine, job_id, only_status=_ACTIVE,
-                          status=JobStatus.STORYBOARD_READY.value,
-                          progress=progress.model_dump_json(),
-                          storyboard_data=runner.storyboard_json(), actual_cost=cost,
-                          error_message=None):
+        if not await rt.writer.update(job_id, only_status=_ACTIVE,
+                                      status=JobStatus.STORYBOARD_READY.value,
+                                      progress=progress.model_dump_json(),
+                                      storyboard_data=runner.storyboard_json(), actual_cost=cost,
+                                      error_message=None):
             raise _JobStopped
         status = JobStatus.STORYBOARD_READY.value
     log.info("Job %s: %s in %.1fs - %d/%d scenes, %d images billed, cost $%.3f", job_id, status,
