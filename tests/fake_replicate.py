@@ -232,6 +232,7 @@ class FakeReplicate:
         self.wait_cap: float | None  # hold ``Prefer: wait`` at most this long (0: answer at once)
         self.file_host: str | None  # host name in output URLs (None: the one requested)
         self.api_key, self.latency, self.wait_cap, self.file_host = self._defaults
+        self.get_url_host: str | None = None  # host name in ``urls.get`` (None: the one requested)
         self.models = {FLUX_SCHNELL}  # models that exist (others: 404)
         self.create_status = 201  # Replicate answers creates with 201 (202 is documented too)
 
@@ -575,7 +576,8 @@ class FakeReplicate:
         return self._images[key]
 
     def _json(self, prediction: FakePrediction, request: Request) -> dict[str, Any]:
-        api = f"{request.url.scheme}://{request.url.netloc}/v1/predictions/{prediction.id}"
+        netloc = f"{self.get_url_host}:{self.port}" if self.get_url_host else request.url.netloc
+        api = f"{request.url.scheme}://{netloc}/v1/predictions/{prediction.id}"
         body: dict[str, Any] = {
             "id": prediction.id,
             "model": prediction.model,

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import importlib.util
 import io
+import json
 import os
 import signal
 import socket
@@ -25,7 +26,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from storyboard.config import Settings
+from storyboard import StoryboardEntry, generate_storyboard_task, get_job, save_generated_video
+from storyboard.config import Settings, get_settings
 from storyboard.errors import (
     AccountError,
     ConfigurationError,
@@ -34,6 +36,7 @@ from storyboard.errors import (
 )
 from storyboard.images import ImageProvider, ImageRequest, ImageResult, make_provider
 from storyboard.images.cog import CogClient
+from storyboard.storage import path_for_url
 
 PREDICTOR = Path(__file__).parent / "cog_predictor"
 
@@ -169,11 +172,33 @@ def test_model_failures(cog: CogServer) -> None:
         run(cog.url, ImageRequest(prompt="[text]"))
 
 
-def test_timeout_cancels_the_prediction_and_busy_is_retryable(cog: CogServer) -> None:
+class RecordingTransport(httpx.AsyncBaseTransport):
+    """A real transport that also records each request's method, path and answer."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.seen: list[tuple[str, str, int]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        self.seen.append((request.method, request.url.path, response.status_code))
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def test_timeout_cancels_the_prediction_and_a_busy_server_is_waited_for(cog: CogServer) -> None:
     ids: list[str] = []
+    pauses: list[float] = []
+    transport = RecordingTransport()
 
     async def remember(pid: str) -> None:
         ids.append(pid)
+
+    async def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        await asyncio.sleep(seconds)
 
     async def main() -> None:
         async with CogClient(settings=Settings(cog_url=cog.url)) as client:
@@ -181,14 +206,22 @@ def test_timeout_cancels_the_prediction_and_busy_is_retryable(cog: CogServer) ->
             task = asyncio.ensure_future(slow)
             while await asyncio.to_thread(cog.health) != "BUSY":
                 await asyncio.sleep(0.02)
-            with pytest.raises(RetryableImageError, match="busy") as caught:
-                await client.generate(ImageRequest(prompt="p"))  # the one slot is taken: 409
+            # The one slot is taken: a second prediction is offered again and again (409),
+            # until its own limit has passed; only then is it a failed, retryable attempt.
+            busy_settings = Settings(cog_url=cog.url, image_timeout=0.5)
+            async with CogClient(settings=busy_settings, transport=transport, sleep=pause) as busy:
+                with pytest.raises(RetryableImageError, match="stayed busy") as caught:
+                    await busy.generate(ImageRequest(prompt="p"))
             assert "409" in str(caught.value)
             with pytest.raises(TimeoutError):
                 async with asyncio.timeout(0.3):
                     await task
 
     asyncio.run(main())
+    puts = [(path, status) for method, path, status in transport.seen if method == "PUT"]
+    assert len(puts) >= 3 and {status for _, status in puts} == {409}
+    assert len({path for path, _ in puts}) == 1  # the same prediction, never started
+    assert len(pauses) == len(puts) - 1 and pauses == sorted(pauses)  # growing pauses
     # The cancelled prediction sleeps for 10 s; the slot frees long before that only if it was
     # really cancelled on the server.
     assert cog.wait_for("READY", timeout=5) == "READY"
@@ -230,3 +263,27 @@ def test_settings_and_factory() -> None:
     assert isinstance(provider, CogClient) and isinstance(provider, ImageProvider)
     assert (provider.name, provider.price_per_image) == ("cog", 0.0)
     asyncio.run(provider.aclose())
+
+
+def test_a_whole_job_on_one_cog_server(cog: CogServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every scene at once against a server with one slot: the busy ones wait their turn."""
+    monkeypatch.setenv("STORYBOARD_IMAGE_PROVIDER", "cog")
+    monkeypatch.setenv("STORYBOARD_COG_URL", cog.url)
+    settings = get_settings()
+    job_id = save_generated_video(
+        prompt="A robot exploring Mars [sleep=0.3]", parameters={"duration": 15, "style": "x"},
+    )
+    generate_storyboard_task(job_id)  # the provider chosen by the environment alone
+
+    job = get_job(job_id)
+    assert job is not None and job["status"] == "storyboard_ready", job
+    entries = [StoryboardEntry.model_validate(e) for e in json.loads(job["storyboard_data"])]
+    assert [e.generation_status for e in entries] == ["completed"] * 3
+    for entry in entries:
+        path = path_for_url(settings.media_dir, entry.image_url or "")
+        assert path is not None and path.is_relative_to(settings.data_dir.resolve())
+        with Image.open(path) as image:
+            assert (image.format, image.size) == ("PNG", (64, 36))
+        assert entry.source_url is None  # Cog answered with a data: URI: nothing to keep
+        assert f'"prediction_id":"{entry.prediction_id}"' in cog.log()
+    assert job["actual_cost"] == 0

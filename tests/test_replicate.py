@@ -20,7 +20,7 @@ from storyboard.errors import (
     PermanentImageError,
     RetryableImageError,
 )
-from storyboard.images import ImageProvider, ImageRequest, ImageResult
+from storyboard.images import DownloadError, ImageProvider, ImageRequest, ImageResult
 from storyboard.images.replicate import ReplicateClient
 from tests.fake_replicate import (  # the fixtures register by import, under their own names
     FAKE_API_KEY,
@@ -275,6 +275,38 @@ def test_a_5xx_while_polling_is_tolerated(fake: FakeReplicate) -> None:
     assert len(fake.creations) == 1
 
 
+def test_a_429_while_polling_waits_at_least_retry_after(fake: FakeReplicate) -> None:
+    fake.wait_cap = 0
+    fake.plan(latency=0.2)
+    fake.fail_next("get", 429, headers={"Retry-After": "12"})  # more than the 5 s poll cap
+    waits: list[tuple[float, int]] = []
+
+    async def pace(seconds: float) -> None:
+        # Record what the client asked for and how many polls it had sent; pause only briefly.
+        waits.append((seconds, len(fake.requests_to("GET", "^/v1/predictions/"))))
+        await asyncio.sleep(0.02)
+
+    async def main() -> ImageResult:
+        async with ReplicateClient(settings=settings_for(fake), sleep=pace) as client:
+            return await client.generate(ImageRequest(prompt="p"))
+
+    result = asyncio.run(main())
+    assert result.prediction_id == only_prediction(fake)
+    assert waits[:2] == [(0.02, 0), (12.0, 1)]  # the poll interval, then Replicate's 12 s
+    assert len(fake.creations) == 1
+
+
+def test_polls_follow_urls_get_only_on_the_api_origin(fake: FakeReplicate) -> None:
+    fake.wait_cap = 0
+    fake.plan(latency=0.1)
+    fake.get_url_host = "localhost"  # the answer points polls at another host
+    result = run(fake)
+    polls = fake.requests_to("GET", f"^/v1/predictions/{result.prediction_id}$")
+    assert polls
+    # Every poll (and so the key) went to the configured REPLICATE_BASE_URL instead.
+    assert {p.headers["host"] for p in polls} == {f"127.0.0.1:{fake.port}"}
+
+
 def test_network_errors_are_retryable(fake: FakeReplicate) -> None:
     with socket.socket() as unused:  # a port nobody listens on
         unused.bind(("127.0.0.1", 0))
@@ -333,8 +365,10 @@ def test_expired_output_is_retryable_and_the_retry_reuses_the_prediction(
     async def remember(pid: str) -> None:
         ids.append(pid)
 
-    error = fails(fake, RetryableImageError, on_prediction=remember)
+    error = fails(fake, DownloadError, on_prediction=remember)
     assert "HTTP 404" in str(error)
+    # Replicate billed the prediction: the error says which one, and what it cost.
+    assert (error.prediction_id, error.cost) == (ids[0], 0.003)
     result = run(fake, ImageRequest(prompt="a lighthouse at dusk", resume_prediction_id=ids[0]))
     assert result.prediction_id == ids[0] and result.cost == 0.003
     assert len(fake.creations) == 1  # paid once

@@ -5,8 +5,10 @@ from __future__ import annotations
 from ..config import Settings
 from ..errors import ConfigurationError
 from .base import ImageProvider, ImageRequest, ImageResult, PredictionCallback
+from .download import DownloadError
 
 __all__ = [
+    "DownloadError",
     "ImageProvider",
     "ImageRequest",
     "ImageResult",

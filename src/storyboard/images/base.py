@@ -4,7 +4,8 @@ A provider turns an ``ImageRequest`` into an ``ImageResult`` holding the image's
 stores the bytes itself, so every provider's images last as long as the storyboard does.
 Providers raise only ``ImageGenerationError`` subclasses: ``RetryableImageError`` for what another
 attempt may fix, ``PermanentImageError`` for what it cannot, ``AccountError`` for what would fail
-every scene.
+every scene. A ``DownloadError`` (retryable) is a prediction that was billed but whose image
+could not be fetched: the job owes its cost even if no later attempt gets the image.
 """
 
 from __future__ import annotations

@@ -5,15 +5,22 @@ come back as base64 ``data:`` URIs (or URLs when the server has an upload URL). 
 here, so a cancelled attempt can ``POST /predictions/{id}/cancel`` and free the server's slot.
 Cog keeps no finished predictions and cannot be polled, so a retry simply runs again: it is free.
 
-Errors: 503 (setup not finished) and 409 (every slot busy) are retryable; 503 after a failed
-setup is an ``AccountError`` (every scene would fail); 422 (input rejected) is permanent.
+A Cog server runs as many predictions at once as it has slots (one, unless its ``cog.yaml`` says
+more) and answers 409 to the rest, while a job sends all its scenes together. A 409 means the
+prediction never started, so the client offers it again, with a growing pause, until a slot
+frees or ``image_timeout`` has passed; only then is "busy" a failed attempt.
+
+Errors: 503 (setup not finished) and 409 (still busy after waiting) are retryable; 503 after a
+failed setup is an ``AccountError`` (every scene would fail); 422 (input rejected) is permanent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any, Self
 
 import httpx
@@ -29,6 +36,8 @@ log = logging.getLogger(__name__)
 
 _CANCEL_TIMEOUT = httpx.Timeout(5.0)
 _DOWNLOAD_TIMEOUT = 60.0
+_BUSY_FIRST_PAUSE = 0.05  # seconds before offering a prediction again after a 409; doubles
+_BUSY_MAX_PAUSE = 1.0
 
 
 class CogClient:
@@ -43,7 +52,9 @@ class CogClient:
         settings: Settings,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        """``sleep`` paces the wait for a free slot; tests pass one that records the pauses."""
         if not settings.cog_url:
             raise ConfigurationError(
                 "The Cog provider needs STORYBOARD_COG_URL, e.g. http://gpu-box:5000"
@@ -53,6 +64,8 @@ class CogClient:
         self._base = settings.cog_url.rstrip("/")
         # The answer comes when the image is done: the read timeout is the attempt's own limit.
         self._timeout = httpx.Timeout(10.0, read=settings.image_timeout + 5.0, pool=None)
+        self._slot_wait = settings.image_timeout  # the longest a prediction waits for a slot
+        self._sleep = sleep
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(transport=transport, timeout=self._timeout)
         self._background: set[asyncio.Task[None]] = set()
@@ -86,11 +99,8 @@ class CogClient:
             inputs["seed"] = request.seed
         if on_prediction is not None:
             await on_prediction(pid)
-        url = f"{self._base}/predictions/{pid}"
         try:
-            response = await self._http.put(
-                url, json={"id": pid, "input": inputs}, timeout=self._timeout
-            )
+            response = await self._put(pid, {"id": pid, "input": inputs})
         except asyncio.CancelledError:
             await self._cancel_quietly(pid)  # the server would otherwise finish it for no one
             raise
@@ -108,6 +118,21 @@ class CogClient:
             prediction_id=pid,
             cost=0.0,
         )
+
+    async def _put(self, pid: str, body: dict[str, Any]) -> httpx.Response:
+        """Start the prediction and wait for its answer, waiting first for a slot if need be."""
+        url = f"{self._base}/predictions/{pid}"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._slot_wait
+        pause = _BUSY_FIRST_PAUSE
+        while True:
+            response = await self._http.put(url, json=body, timeout=self._timeout)
+            if response.status_code != 409 or loop.time() + pause > deadline:
+                return response
+            log.debug("cog: every slot busy; prediction %s waits %.2fs", pid, pause)
+            # Jitter, so scenes that waited together do not all come back at once.
+            await self._sleep(pause * random.uniform(1.0, 1.5))
+            pause = min(pause * 2, _BUSY_MAX_PAUSE)
 
     async def _output_url(self, pid: str, response: httpx.Response) -> str:
         """The output to download, or the error the answer calls for."""
@@ -128,7 +153,9 @@ class CogClient:
                 )
             raise RetryableImageError(f"{where} is still starting (HTTP 503): {error}")
         if code == 409:
-            raise RetryableImageError(f"{where} is busy with other predictions (HTTP 409)")
+            raise RetryableImageError(
+                f"{where} stayed busy with other predictions for {self._slot_wait:g}s (HTTP 409)"
+            )
         if code == 422:
             raise PermanentImageError(f"{where} rejected the input (HTTP 422): {_problems(body)}")
         if code >= 500:

@@ -3,7 +3,8 @@
 Replicate deletes outputs an hour after a prediction, and Cog answers with base64 ``data:`` URIs,
 so both providers download right away and hand the job bytes it can keep. Everything that goes
 wrong here is a ``RetryableImageError``: the prediction itself succeeded, so the next attempt
-re-downloads (Replicate resumes the same prediction) instead of paying for a new image.
+re-downloads (Replicate resumes the same prediction) instead of paying for a new image. A
+provider that was billed for the prediction says so with a ``DownloadError``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..errors import RetryableImageError
 
 __all__ = [
     "MAX_IMAGE_BYTES",
+    "DownloadError",
     "describe_url",
     "download_image",
     "first_output_url",
@@ -35,6 +37,20 @@ MAX_IMAGE_BYTES = 50 * 1024 * 1024
 
 # Pillow's format names -> the file extensions the rest of Storyboard uses.
 _EXTENSIONS = {"PNG": "png", "WEBP": "webp", "JPEG": "jpg", "GIF": "gif"}
+
+
+class DownloadError(RetryableImageError):
+    """A prediction succeeded, and was billed, but its image could not be fetched or read.
+
+    The next attempt downloads from the same prediction again rather than paying for a new one.
+    ``prediction_id`` and ``cost`` let the job count that bill once per prediction, even when no
+    attempt ever gets the image.
+    """
+
+    def __init__(self, message: str, *, prediction_id: str | None, cost: float) -> None:
+        super().__init__(message)
+        self.prediction_id = prediction_id
+        self.cost = cost  # what the prediction was billed, in USD
 
 
 def first_output_url(output: object) -> str | None:

@@ -9,8 +9,9 @@ attempt cancels its prediction. Outputs are downloaded and verified at once: Rep
 them after an hour.
 
 Errors are translated once, here: ``RetryableImageError`` (network, 5xx, 429 with its hint,
-transient failures, downloads), ``PermanentImageError`` (422, NSFW, bad options), ``AccountError``
-(401/403 key, 402 billing, 404 model). The API key never appears in a message, log or repr.
+transient failures), ``DownloadError`` (succeeded and billed, but the image did not arrive),
+``PermanentImageError`` (422, NSFW, bad options), ``AccountError`` (401/403 key, 402 billing,
+404 model). The API key never appears in a message, log or repr.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import re
 import ssl
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Self
 
 import httpx
@@ -34,7 +35,7 @@ from pydantic import SecretStr
 from ..config import Settings, get_settings
 from ..errors import AccountError, ConfigurationError, PermanentImageError, RetryableImageError
 from .base import ImageRequest, ImageResult, PredictionCallback
-from .download import download_image, first_output_url
+from .download import DownloadError, download_image, first_output_url
 
 __all__ = [
     "FLUX_SCHNELL",
@@ -160,7 +161,9 @@ class ReplicateClient:
         settings: Settings | None = None,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        """``sleep`` paces polling and its backoff; tests pass one that records the waits."""
         settings = settings if settings is not None else get_settings()
         if api_key is None and settings.replicate_api_key is not None:
             api_key = settings.replicate_api_key.get_secret_value()
@@ -203,6 +206,7 @@ class ReplicateClient:
                 )
                 for _ in range(count)
             ]
+        self._sleep = sleep
         self._turn = itertools.count()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -260,9 +264,13 @@ class ReplicateClient:
             await self._cancel_quietly(pid)
             raise
         url = self._output_url(prediction)
-        data, extension = await download_image(
-            self._http(), url, headers=self._headers_for(url), timeout=_DOWNLOAD_TIMEOUT
-        )
+        try:
+            data, extension = await download_image(
+                self._http(), url, headers=self._headers_for(url), timeout=_DOWNLOAD_TIMEOUT
+            )
+        except RetryableImageError as exc:
+            # Billed all the same; the next attempt resumes this prediction to download again.
+            raise DownloadError(str(exc), prediction_id=pid, cost=self.price_per_image) from exc
         log.info("replicate: prediction %s produced a %s (%d bytes)", pid, extension, len(data))
         return ImageResult(
             data=data,
@@ -327,18 +335,22 @@ class ReplicateClient:
                 # A status we cannot interpret might never change: stop it rather than wait.
                 await self._cancel_quietly(pid)
                 raise RetryableImageError(f"prediction {pid} has unknown status {status!r}")
-            await asyncio.sleep(self._settings.replicate_poll_interval)
+            await self._sleep(self._settings.replicate_poll_interval)
             try:
-                response = await self._send("GET", self._get_url(pid), "poll", None, self._auth())
+                url = self._poll_url(prediction)
+                response = await self._send("GET", url, "poll", None, self._auth())
                 prediction = self._parse(response, "poll")
                 failures = 0
             except RetryableImageError as exc:
                 failures += 1
                 if failures > _POLL_RETRIES:
                     raise
-                delay = exc.retry_after or self._settings.replicate_poll_interval * 2**failures
+                backoff = self._settings.replicate_poll_interval * 2**failures
+                delay = min(backoff, _MAX_POLL_BACKOFF)
+                if exc.retry_after is not None:  # never sooner than Replicate asked
+                    delay = max(delay, exc.retry_after)
                 log.warning("replicate: polling %s failed (%s); again in %.1fs", pid, exc, delay)
-                await asyncio.sleep(min(delay, _MAX_POLL_BACKOFF))
+                await self._sleep(delay)
 
     def _output_url(self, prediction: dict[str, Any]) -> str:
         """The image to download, or the error the prediction's outcome calls for."""
@@ -347,9 +359,13 @@ class ReplicateClient:
         if url and status in RUNNING | {"succeeded"}:
             return url
         error = self._redact(str(prediction.get("error") or "no error message"))
-        if status == "succeeded":
+        if status == "succeeded":  # billed, but there is nothing to download
             gone = "its outputs were deleted" if prediction.get("data_removed") else "no output"
-            raise RetryableImageError(f"prediction {pid} succeeded with {gone}")
+            raise DownloadError(
+                f"prediction {pid} succeeded with {gone}",
+                prediction_id=pid,
+                cost=self.price_per_image,
+            )
         if status == "failed" and "nsfw" in error.lower():
             raise PermanentImageError(
                 f"Replicate's safety checker flagged the image for this scene as NSFW "
@@ -394,8 +410,20 @@ class ReplicateClient:
         return self._auth() if same_origin or delivery else {}
 
     def _get_url(self, pid: str) -> str:
-        # Not the answer's urls.get: the key goes only to the configured base URL.
         return f"{self._base}/predictions/{pid}"
+
+    def _poll_url(self, prediction: dict[str, Any]) -> str:
+        """The prediction's ``urls.get``, if it is on the configured API origin; else the URL
+        made from the base. The key goes to no other host, whatever an answer says."""
+        pid, urls = prediction["id"], prediction.get("urls")
+        url = urls.get("get") if isinstance(urls, dict) else None
+        if isinstance(url, str):
+            parts, base = urllib.parse.urlsplit(url), urllib.parse.urlsplit(self._base)
+            same_origin = (parts.scheme, parts.netloc) == (base.scheme, base.netloc)
+            plain = not parts.query and not parts.fragment
+            if same_origin and plain and parts.path.endswith(f"/predictions/{pid}"):
+                return url
+        return self._get_url(pid)
 
     def _redact(self, text: str) -> str:
         return text.replace(self._key.get_secret_value(), "[redacted]")

@@ -34,7 +34,7 @@ from ..errors import (
     JobBusyError,
     RetryableImageError,
 )
-from ..images import ImageProvider, ImageRequest, ImageResult
+from ..images import DownloadError, ImageProvider, ImageRequest, ImageResult
 from ..scenes import parse_prompt_to_scenes
 from ..schemas import GenerationRequest, JobStatus, StoryboardEntry, VideoProgress
 from ..storage import save_image, url_for
@@ -95,6 +95,15 @@ class SceneRunner:
         self.image_seconds: list[float] = []
         self.cost = 0.0
         self.produced = 0
+        self.billed: set[str] = set()  # prediction ids whose cost is already in self.cost
+
+    def bill(self, prediction_id: str | None, cost: float) -> None:
+        """Count what a prediction cost, once, however many attempts saw it."""
+        if prediction_id is not None:
+            if prediction_id in self.billed:
+                return
+            self.billed.add(prediction_id)
+        self.cost += cost
 
     # -- progress ---------------------------------------------------------------------------
     def progress(self) -> VideoProgress:
@@ -168,6 +177,8 @@ class SceneRunner:
                 try:
                     return await self._attempt(entry, number)
                 except ImageGenerationError as exc:
+                    if isinstance(exc, DownloadError):  # billed, though the image never came
+                        self.bill(exc.prediction_id, exc.cost)
                     log.warning("Job %s: Attempt %d failed - %s", self.job_id, number, exc)
                     raise
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
@@ -202,7 +213,7 @@ class SceneRunner:
                 entry.image_url = url_for(self.rt.settings.media_dir, path)
                 entry.source_url = result.source_url
                 entry.generation_status = "completed"
-                self.cost += result.cost
+                self.bill(result.prediction_id, result.cost)
                 self.produced += 1
                 self.image_seconds.append(self.rt.clock() - started)
                 log.info("Job %s: Scene %d completed - %s", self.job_id, number, entry.image_url)
@@ -355,6 +366,9 @@ async def _run(job_id: int, row: GeneratedVideo, rt: JobRuntime, started: float)
     except AccountError as exc:
         message = str(exc)
         log.error("Job %s: %s", job_id, message)
+        for entry in entries:  # no scene is still "generating" in a failed job
+            if entry.generation_status in ("generating", "pending"):
+                entry.generation_status, entry.error = "failed", message
         _fail(rt, job_id, message, storyboard_data=runner.storyboard_json(),
               actual_cost=round(runner.cost, 6))
         return JobStatus.FAILED.value
