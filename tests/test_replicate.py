@@ -6,6 +6,7 @@ import asyncio
 import io
 import logging
 import socket
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -312,7 +313,23 @@ def test_network_errors_are_retryable(fake: FakeReplicate) -> None:
         unused.bind(("127.0.0.1", 0))
         base_url = f"http://127.0.0.1:{unused.getsockname()[1]}/v1"
     error = fails(fake, RetryableImageError, replicate_base_url=base_url)
-    assert "ConnectError" in str(error)
+    assert "ConnectError" in str(error)  # not reported as a timeout
+
+
+def test_a_connection_dropped_without_an_answer_is_retryable(fake: FakeReplicate) -> None:
+    with socket.socket() as server:  # accepts, reads the request, hangs up without answering
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def hang_up() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+
+        threading.Thread(target=hang_up, daemon=True).start()
+        base_url = f"http://127.0.0.1:{server.getsockname()[1]}/v1"
+        error = fails(fake, RetryableImageError, replicate_base_url=base_url)
+    assert "RemoteProtocolError" in str(error)
 
 
 def test_rejected_key_is_an_account_error(fake: FakeReplicate) -> None:

@@ -16,6 +16,7 @@ __all__ = [
     "FINAL_STATUSES",
     "RUNNABLE_STATUSES",
     "claim_job",
+    "claim_statement",
     "claimable_job_ids",
     "count_jobs",
     "create_job",
@@ -24,6 +25,7 @@ __all__ = [
     "leased_jobs",
     "list_jobs",
     "release_lease",
+    "release_statement",
     "renew_lease",
     "update_job",
     "update_statement",
@@ -145,10 +147,10 @@ def _claimable() -> Any:
     )
 
 
-def claim_job(
-    engine: Engine, job_id: int, *, owner: str, lease_seconds: float, steal_from: str | None = None
-) -> bool:
-    """Take the job's lease if it is runnable and nobody holds a live lease; atomic.
+def claim_statement(
+    job_id: int, *, owner: str, lease_seconds: float, steal_from: str | None = None
+) -> Update:
+    """Take the job's lease if it is runnable and nobody holds a live lease.
     ``steal_from`` also takes it from that holder (known dead) before its lease lapses."""
     # Re-entrant: a worker that already holds the lease (it stole it) may claim again.
     who = _claimable() | (GeneratedVideo.status.in_(RUNNABLE_STATUSES)
@@ -156,11 +158,28 @@ def claim_job(
     if steal_from:
         who = who | (GeneratedVideo.status.in_(RUNNABLE_STATUSES)
                      & (GeneratedVideo.lease_owner == steal_from))
-    stmt = (
+    return (
         update(GeneratedVideo)
         .where(GeneratedVideo.id == job_id, who)
         .values(lease_owner=owner, lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
     )
+
+
+def release_statement(job_id: int, *, owner: str) -> Update:
+    """Give the job back (finished, or handed back on shutdown)."""
+    return (
+        update(GeneratedVideo)
+        .where(GeneratedVideo.id == job_id, GeneratedVideo.lease_owner == owner)
+        .values(lease_owner=None, lease_expires_at=None)
+    )
+
+
+def claim_job(
+    engine: Engine, job_id: int, *, owner: str, lease_seconds: float, steal_from: str | None = None
+) -> bool:
+    """``claim_statement`` in its own transaction; atomic. True if the lease is ours."""
+    stmt = claim_statement(job_id, owner=owner, lease_seconds=lease_seconds,
+                           steal_from=steal_from)
     with engine.begin() as conn:
         return conn.execute(stmt).rowcount > 0
 
@@ -178,14 +197,9 @@ def renew_lease(engine: Engine, job_id: int, *, owner: str, lease_seconds: float
 
 
 def release_lease(engine: Engine, job_id: int, *, owner: str) -> None:
-    """Give the job back (finished, or handed back on shutdown)."""
-    stmt = (
-        update(GeneratedVideo)
-        .where(GeneratedVideo.id == job_id, GeneratedVideo.lease_owner == owner)
-        .values(lease_owner=None, lease_expires_at=None)
-    )
+    """``release_statement`` in its own transaction."""
     with engine.begin() as conn:
-        conn.execute(stmt)
+        conn.execute(release_statement(job_id, owner=owner))
 
 
 def claimable_job_ids(engine: Engine, *, limit: int) -> list[int]:

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Update
 
 from .jobs import update_statement
 from .models import utcnow
@@ -32,8 +33,11 @@ class _Write:
     condition: tuple[tuple[str, ...], tuple[str, ...], str | None]  # only, unless, lease owner
     values: dict[str, Any]
     waiters: list[asyncio.Future[bool]] = field(default_factory=list)
+    given: Update | None = None  # a ready-made statement (never merged)
 
-    def statement(self) -> Any:
+    def statement(self) -> Update:
+        if self.given is not None:
+            return self.given
         only, unless, owner = self.condition
         return update_statement(self.job_id, only_status=only, unless_status=unless,
                                 lease_owner=owner, values=self.values)
@@ -47,6 +51,9 @@ class JobWriter:
         self._queue: list[_Write] = []
         self._last: dict[int, _Write] = {}  # the newest queued write of each job
         self._flusher: asyncio.Task[None] | None = None
+        # Its own thread: commits never queue behind other work sent to the default executor
+        # (image files, parsing), and batches commit in order.
+        self._thread: ThreadPoolExecutor | None = None
         self.transactions = 0  # commits made, for tests and benchmarks
         self.writes = 0  # writes asked for
 
@@ -65,15 +72,24 @@ class JobWriter:
         if touch:
             values.setdefault("updated_at", utcnow())
         condition = (tuple(only_status), tuple(unless_status), lease_owner)
-        self.writes += 1
         last = self._last.get(job_id)
-        if last is not None and last.condition == condition:
+        if last is not None and last.given is None and last.condition == condition:
             last.values.update(values)
-            write = last
-        else:
-            write = _Write(job_id, condition, values)
-            self._queue.append(write)
-            self._last[job_id] = write
+            return await self._wait(last)
+        return await self._wait(self._enqueue(_Write(job_id, condition, values)))
+
+    async def execute(self, job_id: int, statement: Update) -> bool:
+        """Run a ready-made UPDATE of job ``job_id`` (a claim, a lease release) in the next
+        batch, in order with the job's other writes; returns whether a row changed."""
+        return await self._wait(self._enqueue(_Write(job_id, ((), (), None), {}, given=statement)))
+
+    def _enqueue(self, write: _Write) -> _Write:
+        self._queue.append(write)
+        self._last[write.job_id] = write
+        return write
+
+    async def _wait(self, write: _Write) -> bool:
+        self.writes += 1
         waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         write.waiters.append(waiter)
         if self._flusher is None or self._flusher.done():
@@ -87,7 +103,10 @@ class JobWriter:
             await asyncio.sleep(0)
             batch, self._queue, self._last = self._queue, [], {}
             try:
-                results = await asyncio.to_thread(self._commit, batch)
+                if self._thread is None:
+                    self._thread = ThreadPoolExecutor(1, thread_name_prefix="job-writer")
+                loop = asyncio.get_running_loop()
+                results = await loop.run_in_executor(self._thread, self._commit, batch)
             except BaseException as exc:  # the batch failed as a whole: tell every waiter
                 for write in batch:
                     for waiter in write.waiters:
@@ -101,6 +120,12 @@ class JobWriter:
                 for waiter in write.waiters:
                     if not waiter.done():
                         waiter.set_result(changed)
+
+    def close(self) -> None:
+        """Stop the writer's thread (after any batch in progress); a later write starts anew."""
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+            self._thread = None
 
     def _commit(self, batch: list[_Write]) -> list[bool]:
         with self._engine.begin() as conn:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import functools
-import itertools
 import logging
 import math
 import re
@@ -36,6 +35,7 @@ from ..config import Settings, get_settings
 from ..errors import AccountError, ConfigurationError, PermanentImageError, RetryableImageError
 from .base import ImageRequest, ImageResult, PredictionCallback
 from .download import DownloadError, download_image, first_output_url
+from .transport import PooledTransport
 
 __all__ = [
     "FLUX_SCHNELL",
@@ -56,9 +56,6 @@ _MAX_POLL_BACKOFF = 5.0
 _REQUEST_TIMEOUT = httpx.Timeout(10.0, read=30.0, pool=None)
 _CANCEL_TIMEOUT = httpx.Timeout(5.0)
 _DOWNLOAD_TIMEOUT = 60.0
-# httpcore's pool scans every connection for every queued request: 256 images through one pool
-# spend seconds of CPU there. Separate pools of a few connections each keep that cost flat.
-_IMAGES_PER_POOL = 8
 _ID = re.compile(r"[a-z0-9]{1,64}")
 _TOKEN = re.compile(r"[\x21-\x7e]+")  # printable ASCII: safe in a header
 _MODEL = re.compile(r"([\w.-]+)/([\w.-]+)(?::([\w.-]+))?")
@@ -145,7 +142,7 @@ def parse_retry_after(headers: Mapping[str, str], body: str) -> float | None:
 
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
-    # Loading the CA bundle takes ~50 ms; every pool of every client shares one context.
+    # Loading the CA bundle takes ~50 ms; every client shares one context.
     return httpx.create_ssl_context()
 
 
@@ -197,17 +194,17 @@ class ReplicateClient:
         self._wait = max(1, min(settings.replicate_wait, math.floor(settings.image_timeout) - 1))
         self._owns_http = http_client is None
         if http_client is not None:
-            self._pools = [http_client]
-        else:  # an injected transport is one pool; otherwise one pool per few in-flight images
-            count = 1 if transport else math.ceil(settings.max_inflight_images / _IMAGES_PER_POOL)
-            self._pools = [
-                httpx.AsyncClient(
-                    transport=transport, timeout=_REQUEST_TIMEOUT, verify=_ssl_context()
-                )
-                for _ in range(count)
-            ]
+            self._http_client = http_client
+        else:
+            # Every in-flight image holds one connection during `Prefer: wait`, and its download
+            # may need another.
+            self._http_client = httpx.AsyncClient(
+                transport=transport or PooledTransport(
+                    verify=_ssl_context(), max_connections=settings.max_inflight_images * 2 + 16
+                ),
+                timeout=_REQUEST_TIMEOUT,
+            )
         self._sleep = sleep
-        self._turn = itertools.count()
         self._background: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
@@ -220,9 +217,9 @@ class ReplicateClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP clients this object created (never one it was given)."""
+        """Close the HTTP client this object created (never one it was given)."""
         if self._owns_http:
-            await asyncio.gather(*(pool.aclose() for pool in self._pools))
+            await self._http_client.aclose()
 
     async def generate_image(self, prompt: str, **options: object) -> ImageResult:
         """Make one image from ``prompt``; ``options`` are the model's inputs (aspect_ratio ...)."""
@@ -394,7 +391,7 @@ class ReplicateClient:
     # --- HTTP and error translation ------------------------------------------------------------
 
     def _http(self) -> httpx.AsyncClient:
-        return self._pools[next(self._turn) % len(self._pools)]
+        return self._http_client
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._key.get_secret_value()}"}

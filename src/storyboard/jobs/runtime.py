@@ -74,6 +74,7 @@ class JobRuntime:
         self.on_throttle = limiter.throttled
 
     async def aclose(self) -> None:
+        self.writer.close()
         if self.owns_provider:
             await self.provider.aclose()
         if self.rate_limiter is not None:

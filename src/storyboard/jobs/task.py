@@ -22,9 +22,10 @@ from ..config import Settings
 from ..db import (
     FINAL_STATUSES,
     RUNNABLE_STATUSES,
-    claim_job,
+    claim_statement,
     get_job_row,
     release_lease,
+    release_statement,
     update_job,
 )
 from ..db.models import GeneratedVideo, utcnow
@@ -96,6 +97,7 @@ class SceneRunner:
         self.cost = 0.0
         self.produced = 0
         self.billed: set[str] = set()  # prediction ids whose cost is already in self.cost
+        self.media_dir = rt.settings.media_dir  # resolved once: it walks the path on disk
 
     def bill(self, prediction_id: str | None, cost: float) -> None:
         """Count what a prediction cost, once, however many attempts saw it."""
@@ -208,9 +210,9 @@ class SceneRunner:
             else:
                 # In a thread: hundreds of scenes finishing together must not stall the loop.
                 path = await asyncio.to_thread(
-                    save_image, self.rt.settings.media_dir, self.job_id, number, result.data,
+                    save_image, self.media_dir, self.job_id, number, result.data,
                     result.extension, version=len(entry.versions) + 1)
-                entry.image_url = url_for(self.rt.settings.media_dir, path)
+                entry.image_url = url_for(self.media_dir, path)
                 entry.source_url = result.source_url
                 entry.generation_status = "completed"
                 self.bill(result.prediction_id, result.cost)
@@ -278,7 +280,8 @@ async def run_storyboard_job(
     if row.status in FINAL_STATUSES:
         log.info("Job %s: already %s, nothing to do", job_id, row.status)
         return row.status
-    if not claim_job(rt.engine, job_id, owner=rt.owner, lease_seconds=rt.settings.lease_seconds):
+    claim = claim_statement(job_id, owner=rt.owner, lease_seconds=rt.settings.lease_seconds)
+    if not await rt.writer.execute(job_id, claim):
         log.info("Job %s: held by another worker, leaving it", job_id)
         if raise_if_busy:
             raise JobBusyError(f"Job {job_id} is held by another worker")
@@ -296,7 +299,16 @@ async def run_storyboard_job(
         _fail(rt, job_id, f"Unexpected error: {type(exc).__name__}: {exc}")
         return JobStatus.FAILED.value
     finally:
+        await _release(rt, job_id)
+
+
+async def _release(rt: JobRuntime, job_id: int) -> None:
+    try:
+        await rt.writer.execute(job_id, release_statement(job_id, owner=rt.owner))
+    except BaseException:
+        # Cancelled or the batch failed: release directly, or the job waits out its lease.
         release_lease(rt.engine, job_id, owner=rt.owner)
+        raise
 
 
 def _fail(rt: JobRuntime, job_id: int, message: str, **extra: Any) -> None:
