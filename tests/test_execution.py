@@ -23,6 +23,7 @@ import pytest
 from storyboard import get_job, save_generated_video
 from storyboard.config import Settings, get_settings
 
+from .fake_replicate import FAKE_API_KEY, FakeReplicateProcess
 from .services import RABBITMQ, RABBITMQ_URL, REDIS, REDIS_URL, postgres_database, require
 
 FINAL = ("storyboard_ready", "failed", "cancelled")
@@ -164,6 +165,35 @@ def test_many_workers_one_killed_mid_job(backend: Backend) -> None:
         assert sorted(files) == [f"scene-0{n}-v1.png" for n in range(1, 5)]
         for name, mtime in snapshot[job_id].items():
             assert files[name] == mtime
+
+
+def test_sigkill_mid_prediction_resumes_polling_it(backend: Backend) -> None:
+    """The prediction id is checkpointed before the wait: after a kill the next worker polls
+    the same predictions on Replicate instead of paying for new ones."""
+    with FakeReplicateProcess(latency=4.0) as fake:  # outlives the worker it serves
+        replicate = {"STORYBOARD_IMAGE_PROVIDER": "replicate", "REPLICATE_API_KEY": FAKE_API_KEY,
+                     "REPLICATE_BASE_URL": fake.base_url, "STORYBOARD_REPLICATE_WAIT": "1",
+                     "STORYBOARD_SCENE_CONCURRENCY": "0"}
+        job_id = backend.new_job(15)
+        first = backend.spawn(**replicate)
+        wait(lambda: len(prediction_ids(job_id)) == 3)  # all three created, none finished
+        checkpointed = prediction_ids(job_id)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        assert status(job_id) not in FINAL
+        backend.spawn(**replicate)
+        wait(lambda: status(job_id) in FINAL)
+        job = get_job(job_id)
+        assert job is not None and job["status"] == "storyboard_ready"
+        assert prediction_ids(job_id) == checkpointed  # the same predictions, none re-created
+        assert job["actual_cost"] == pytest.approx(3 * 0.003)  # each image paid for once
+
+
+def prediction_ids(job_id: int) -> dict[int, str]:
+    job = get_job(job_id)
+    entries = json.loads((job or {}).get("storyboard_data") or "[]")
+    return {e["scene"]["scene_number"]: e["prediction_id"] for e in entries
+            if e.get("prediction_id")}
 
 
 def test_lost_message_is_redispatched(backend: Backend) -> None:
