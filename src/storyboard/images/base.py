@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..schemas import Scene
 
@@ -36,6 +36,18 @@ class ImageRequest:
     scenes_total: int = 1
     # A prediction started by an earlier, interrupted attempt: poll it instead of creating anew.
     resume_prediction_id: str | None = None
+
+    def model_input(self) -> dict[str, Any]:
+        """The inputs every Flux-style model takes (Replicate's and a Cog server's): one image."""
+        inputs: dict[str, Any] = {
+            "prompt": self.prompt,
+            "aspect_ratio": self.aspect_ratio,
+            "output_format": self.output_format,
+            "num_outputs": 1,
+        }
+        if self.seed is not None:
+            inputs["seed"] = self.seed
+        return inputs
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import logging
 import random
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
@@ -29,6 +29,7 @@ from ..config import Settings
 from ..errors import AccountError, ConfigurationError, PermanentImageError, RetryableImageError
 from .base import ImageRequest, ImageResult, PredictionCallback
 from .download import download_image, first_output_url
+from .transport import HttpImageClient
 
 __all__ = ["CogClient"]
 
@@ -40,7 +41,7 @@ _BUSY_FIRST_PAUSE = 0.05  # seconds before offering a prediction again after a 4
 _BUSY_MAX_PAUSE = 1.0
 
 
-class CogClient:
+class CogClient(HttpImageClient):
     """Makes images with a Cog server at ``settings.cog_url``."""
 
     name = "cog"
@@ -66,37 +67,18 @@ class CogClient:
         self._timeout = httpx.Timeout(10.0, read=settings.image_timeout + 5.0, pool=None)
         self._slot_wait = settings.image_timeout  # the longest a prediction waits for a slot
         self._sleep = sleep
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(transport=transport, timeout=self._timeout)
-        self._background: set[asyncio.Task[None]] = set()
+        super().__init__(http_client, lambda: httpx.AsyncClient(transport=transport,
+                                                                timeout=self._timeout))
 
     def __repr__(self) -> str:
         return f"CogClient(base_url={self._base!r})"
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this object created it."""
-        if self._owns_http:
-            await self._http.aclose()
 
     async def generate(
         self, request: ImageRequest, *, on_prediction: PredictionCallback | None = None
     ) -> ImageResult:
         """Make one image. ``request.resume_prediction_id`` is ignored: Cog cannot be polled."""
         pid = secrets.token_hex(13)  # 26 characters, like Replicate's ids
-        inputs: dict[str, Any] = {
-            "prompt": request.prompt,
-            "aspect_ratio": request.aspect_ratio,
-            "output_format": request.output_format,
-            "num_outputs": 1,
-        }
-        if request.seed is not None:
-            inputs["seed"] = request.seed
+        inputs = request.model_input()
         if on_prediction is not None:
             await on_prediction(pid)
         try:
@@ -193,10 +175,7 @@ class CogClient:
             except httpx.HTTPError as exc:
                 log.warning("cog: could not cancel prediction %s: %s", pid, type(exc).__name__)
 
-        task = asyncio.ensure_future(cancel())
-        self._background.add(task)  # a shielded task must not be garbage-collected mid-flight
-        task.add_done_callback(self._background.discard)
-        await asyncio.shield(task)
+        await self._shielded(cancel())
 
 
 def _problems(body: dict[str, Any]) -> str:

@@ -26,7 +26,7 @@ import ssl
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Self
+from typing import Any
 
 import httpx
 from pydantic import SecretStr
@@ -35,7 +35,7 @@ from ..config import Settings, get_settings
 from ..errors import AccountError, ConfigurationError, PermanentImageError, RetryableImageError
 from .base import ImageRequest, ImageResult, PredictionCallback
 from .download import DownloadError, download_image, first_output_url
-from .transport import PooledTransport
+from .transport import HttpImageClient, PooledTransport
 
 __all__ = [
     "FLUX_SCHNELL",
@@ -105,14 +105,7 @@ def build_input(model: str, request: ImageRequest, options: Mapping[str, object]
     Raises ``PermanentImageError`` naming the first unknown option or invalid value. Other
     models' schemas are unknown here, so their options pass unchecked.
     """
-    inputs: dict[str, Any] = {
-        "prompt": request.prompt,
-        "aspect_ratio": request.aspect_ratio,
-        "output_format": request.output_format,
-        "num_outputs": 1,
-    }
-    if request.seed is not None:
-        inputs["seed"] = request.seed
+    inputs = request.model_input()
     if model.split(":", 1)[0] != FLUX_SCHNELL:
         return {**inputs, **options}
     inputs = {**FAST_DEFAULTS, **inputs, **options}
@@ -146,7 +139,7 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-class ReplicateClient:
+class ReplicateClient(HttpImageClient):
     """Makes images with a Replicate model (Flux-Schnell by default)."""
 
     name = "replicate"
@@ -192,34 +185,17 @@ class ReplicateClient:
         # The wait must end before the job's per-attempt timeout, or the attempt is cancelled
         # before it learns the prediction id and cannot cancel the prediction.
         self._wait = max(1, min(settings.replicate_wait, math.floor(settings.image_timeout) - 1))
-        self._owns_http = http_client is None
-        if http_client is not None:
-            self._http_client = http_client
-        else:
-            # Every in-flight image holds one connection during `Prefer: wait`, and its download
-            # may need another.
-            self._http_client = httpx.AsyncClient(
-                transport=transport or PooledTransport(
-                    verify=_ssl_context(), max_connections=settings.max_inflight_images * 2 + 16
-                ),
-                timeout=_REQUEST_TIMEOUT,
-            )
+        # Every in-flight image holds one connection during `Prefer: wait`, and its download
+        # may need another.
+        super().__init__(http_client, lambda: httpx.AsyncClient(
+            transport=transport or PooledTransport(
+                verify=_ssl_context(), max_connections=settings.max_inflight_images * 2 + 16),
+            timeout=_REQUEST_TIMEOUT,
+        ))
         self._sleep = sleep
-        self._background: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         return f"ReplicateClient(base_url={self._base!r}, model={self._model!r})"
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the HTTP client this object created (never one it was given)."""
-        if self._owns_http:
-            await self._http_client.aclose()
 
     async def generate_image(self, prompt: str, **options: object) -> ImageResult:
         """Make one image from ``prompt``; ``options`` are the model's inputs (aspect_ratio ...)."""
@@ -263,7 +239,7 @@ class ReplicateClient:
         url = self._output_url(prediction)
         try:
             data, extension = await download_image(
-                self._http(), url, headers=self._headers_for(url), timeout=_DOWNLOAD_TIMEOUT
+                self._http, url, headers=self._headers_for(url), timeout=_DOWNLOAD_TIMEOUT
             )
         except RetryableImageError as exc:
             # Billed all the same; the next attempt resumes this prediction to download again.
@@ -378,20 +354,14 @@ class ReplicateClient:
         async def cancel() -> None:
             url, headers = f"{self._base}/predictions/{pid}/cancel", self._auth()
             try:
-                response = await self._http().post(url, headers=headers, timeout=_CANCEL_TIMEOUT)
+                response = await self._http.post(url, headers=headers, timeout=_CANCEL_TIMEOUT)
                 log.info("replicate: cancelled prediction %s (HTTP %d)", pid, response.status_code)
             except httpx.HTTPError as exc:
                 log.warning("replicate: cancelling %s failed: %s", pid, type(exc).__name__)
 
-        task = asyncio.ensure_future(cancel())
-        self._background.add(task)  # a shielded task must not be garbage-collected mid-flight
-        task.add_done_callback(self._background.discard)
-        await asyncio.shield(task)
+        await self._shielded(cancel())
 
     # --- HTTP and error translation ------------------------------------------------------------
-
-    def _http(self) -> httpx.AsyncClient:
-        return self._http_client
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._key.get_secret_value()}"}
@@ -435,7 +405,7 @@ class ReplicateClient:
         timeout: httpx.Timeout = _REQUEST_TIMEOUT,
     ) -> httpx.Response:
         try:
-            return await self._http().request(
+            return await self._http.request(
                 method, url, json=body, headers=headers, timeout=timeout
             )
         except httpx.HTTPError as exc:

@@ -1,4 +1,6 @@
-"""The HTTP transport under the image clients: httpx's API on aiohttp's connection pool.
+"""HTTP plumbing shared by the image clients: a fast transport and the client lifecycle.
+
+The transport is httpx's API on aiohttp's connection pool.
 
 At hundreds of predictions in flight (each holding a connection through ``Prefer: wait``),
 httpx's own pool spends about twice the CPU per request of aiohttp's (measured in bench/: the
@@ -8,13 +10,16 @@ tests and any injected transport keep speaking httpx.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+from collections.abc import Callable, Coroutine
+from typing import Any, Self
 
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
-__all__ = ["PooledTransport"]
+__all__ = ["HttpImageClient", "PooledTransport"]
 
 
 class PooledTransport(AiohttpTransport):
@@ -39,3 +44,33 @@ class PooledTransport(AiohttpTransport):
             if isinstance(cause, aiohttp.ClientConnectionError):
                 raise httpx.ConnectError(str(cause), request=request) from cause
             raise
+
+
+class HttpImageClient:
+    """Base of the HTTP image clients: owns (or borrows) an httpx client, closes what it owns,
+    and runs clean-up requests that the caller's cancellation cannot interrupt."""
+
+    def __init__(self, http_client: httpx.AsyncClient | None,
+                 make_client: Callable[[], httpx.AsyncClient]) -> None:
+        self._owns_http = http_client is None
+        self._http: httpx.AsyncClient = http_client if http_client is not None else make_client()
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client this object created (never one it was given)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def _shielded(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` to the end even if the awaiting attempt is cancelled (e.g. cancelling a
+        prediction because its attempt timed out)."""
+        task = asyncio.ensure_future(work)
+        self._background.add(task)  # a shielded task must not be garbage-collected mid-flight
+        task.add_done_callback(self._background.discard)
+        await asyncio.shield(task)
