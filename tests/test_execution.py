@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from storyboard import get_job, save_generated_video
 from storyboard.config import Settings, get_settings
 
 from .fake_replicate import FAKE_API_KEY, FakeReplicateProcess
+from .jobstate import scene_files, scenes_done, status, wait
 from .services import RABBITMQ, RABBITMQ_URL, REDIS, REDIS_URL, postgres_database, require
 
 FINAL = ("storyboard_ready", "failed", "cancelled")
@@ -90,28 +90,12 @@ def _stop_all(b: Backend) -> None:
         proc.wait(10)
 
 
-def wait(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
-def status(job_id: int) -> str:
-    job = get_job(job_id)
-    assert job is not None
-    return str(job["status"])
 
 
-def scenes_done(job_id: int) -> int:
-    job = get_job(job_id)
-    assert job is not None
-    return int(json.loads(job.get("progress", "{}")).get("scenes_completed", 0))
 
 
-def scene_files(settings: Settings, job_id: int) -> dict[str, int]:
-    folder = settings.media_dir / "jobs" / str(job_id)
-    return {p.name: p.stat().st_mtime_ns for p in sorted(folder.glob("scene-*"))}
 
 
 def test_workers_share_jobs_and_finish_them(backend: Backend) -> None:

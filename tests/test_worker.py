@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from storyboard.db import get_engine, update_job
 from storyboard.db.models import utcnow
 from storyboard.jobs.worker import Worker, owner_is_dead
 
+from .jobstate import scenes_done, status, wait
 from .providers import ScriptedProvider
 
 FINAL = ("storyboard_ready", "failed", "cancelled")
@@ -34,30 +34,12 @@ def spawn_worker(**env: str) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def wait(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
-def progress_done(job_id: int) -> int:
-    import json
-
-    job = get_job(job_id)
-    assert job is not None
-    return int(json.loads(job.get("progress", "{}")).get("scenes_completed", 0))
 
 
-def scene_files(settings: Settings, job_id: int) -> dict[str, int]:
-    folder = settings.media_dir / "jobs" / str(job_id)
-    return {p.name: p.stat().st_mtime_ns for p in sorted(folder.glob("scene-*"))}
 
 
-def status(job_id: int) -> str:
-    job = get_job(job_id)
-    assert job is not None
-    return str(job["status"])
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -89,7 +71,7 @@ def test_sigterm_hands_back_unfinished_work(settings: Settings) -> None:
     job_id = new_job(50)
     proc = spawn_worker(STORYBOARD_SHUTDOWN_GRACE="0")
     try:
-        wait(lambda: progress_done(job_id) >= 1)
+        wait(lambda: scenes_done(job_id) >= 1)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
     finally:
@@ -97,7 +79,7 @@ def test_sigterm_hands_back_unfinished_work(settings: Settings) -> None:
     job = get_job(job_id)
     assert job is not None and job["status"] == "generating_storyboard"
     assert job["lease_owner"] is None  # handed back: any worker may take it now
-    done = progress_done(job_id)
+    done = scenes_done(job_id)
     second = spawn_worker(STORYBOARD_SKETCH_DELAY="0")
     try:
         wait(lambda: status(job_id) in FINAL)
