@@ -78,6 +78,7 @@ def test_complete_success_workflow(settings: Settings) -> None:
     assert job["actual_cost"] == pytest.approx(0.018)
     assert job["error_message"] is None
     assert job["updated_at"] > job["created_at"]
+    assert job["lease_owner"] is None and job["lease_expires_at"] is None  # lease given back
     assert provider.closed is False  # an injected provider belongs to the caller
 
 

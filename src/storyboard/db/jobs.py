@@ -85,7 +85,7 @@ def update_statement(
     *,
     unless_status: Iterable[str] = (),
     only_status: Iterable[str] = (),
-    lease_owner: str | None = None,
+    held_by: str | None = None,
     values: dict[str, Any],
 ) -> Update:
     """The conditional UPDATE behind ``update_job`` (and the batched writer)."""
@@ -95,8 +95,8 @@ def update_statement(
         stmt = stmt.where(GeneratedVideo.status.not_in(unless))
     if only:
         stmt = stmt.where(GeneratedVideo.status.in_(only))
-    if lease_owner is not None:
-        stmt = stmt.where(GeneratedVideo.lease_owner == lease_owner)
+    if held_by is not None:
+        stmt = stmt.where(GeneratedVideo.lease_owner == held_by)
     return stmt.values(**values)
 
 

@@ -40,7 +40,7 @@ class _Write:
             return self.given
         only, unless, owner = self.condition
         return update_statement(self.job_id, only_status=only, unless_status=unless,
-                                lease_owner=owner, values=self.values)
+                                held_by=owner, values=self.values)
 
 
 class JobWriter:
@@ -63,7 +63,7 @@ class JobWriter:
         *,
         only_status: Iterable[str] = (),
         unless_status: Iterable[str] = (),
-        lease_owner: str | None = None,
+        held_by: str | None = None,
         touch: bool = True,
         **values: Any,
     ) -> bool:
@@ -71,7 +71,7 @@ class JobWriter:
         condition holds at commit time; returns whether the row changed, after the commit."""
         if touch:
             values.setdefault("updated_at", utcnow())
-        condition = (tuple(only_status), tuple(unless_status), lease_owner)
+        condition = (tuple(only_status), tuple(unless_status), held_by)
         last = self._last.get(job_id)
         if last is not None and last.given is None and last.condition == condition:
             last.values.update(values)

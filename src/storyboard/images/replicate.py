@@ -224,6 +224,18 @@ class ReplicateClient(HttpImageClient):
         if prediction is None:
             prediction = await self._create(inputs)
         pid: str = prediction["id"]
+        if self._finished(prediction):
+            # `Prefer: wait` brought the result: nothing is left to wait on, so the id is
+            # recorded while the image downloads rather than before.
+            if on_prediction is None:
+                return await self._fetch(prediction)
+            checkpoint, fetched = await asyncio.gather(
+                on_prediction(pid), self._fetch(prediction), return_exceptions=True)
+            for outcome in (checkpoint, fetched):  # a stopped job outranks a failed download
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            assert isinstance(fetched, ImageResult)
+            return fetched
         if on_prediction is not None:
             try:
                 await on_prediction(pid)
@@ -236,6 +248,15 @@ class ReplicateClient(HttpImageClient):
         except asyncio.CancelledError:
             await self._cancel_quietly(pid)
             raise
+        return await self._fetch(prediction)
+
+    @staticmethod
+    def _finished(prediction: dict[str, Any]) -> bool:
+        return prediction["status"] in FINAL or bool(first_output_url(prediction["output"]))
+
+    async def _fetch(self, prediction: dict[str, Any]) -> ImageResult:
+        """Download a finished prediction's image (or raise the error its outcome calls for)."""
+        pid: str = prediction["id"]
         url = self._output_url(prediction)
         try:
             data, extension = await download_image(
@@ -302,7 +323,7 @@ class ReplicateClient(HttpImageClient):
         failures = 0
         while True:
             status = prediction["status"]
-            if status in FINAL or first_output_url(prediction["output"]):
+            if self._finished(prediction):
                 return prediction
             if status not in RUNNING:
                 # A status we cannot interpret might never change: stop it rather than wait.

@@ -221,7 +221,10 @@ class SceneRunner:
                 log.info("Job %s: Scene %d completed - %s", self.job_id, number, entry.image_url)
             finally:
                 self.in_flight.discard(number)
-            await self.save()
+            if any(e.generation_status in ("pending", "generating") for e in self.entries):
+                await self.save()
+            # else this was the last scene: the job's final write, which follows at once,
+            # records it (one commit fewer per job).
 
     async def watch(self) -> None:
         """Keep the lease alive, and stop the job when its row leaves the active statuses
@@ -230,7 +233,7 @@ class SceneRunner:
         while True:
             await asyncio.sleep(min(s.status_poll_interval, s.lease_seconds / 3))
             renewed = await self.rt.writer.update(
-                self.job_id, only_status=RUNNABLE_STATUSES, lease_owner=self.rt.owner,
+                self.job_id, only_status=RUNNABLE_STATUSES, held_by=self.rt.owner,
                 touch=False, lease_expires_at=utcnow() + timedelta(seconds=s.lease_seconds))
             if not renewed:
                 raise _JobStopped
@@ -287,8 +290,11 @@ async def run_storyboard_job(
             raise JobBusyError(f"Job {job_id} is held by another worker")
         return row.status
     started = rt.clock()
+    released = False
     try:
-        return await _run(job_id, row, rt, started)
+        status = await _run(job_id, row, rt, started)
+        released = status == JobStatus.STORYBOARD_READY.value  # its final write freed the lease
+        return status
     except _JobStopped:
         final = get_job_row(rt.engine, job_id)
         status = final.status if final else None
@@ -299,7 +305,8 @@ async def run_storyboard_job(
         _fail(rt, job_id, f"Unexpected error: {type(exc).__name__}: {exc}")
         return JobStatus.FAILED.value
     finally:
-        await _release(rt, job_id)
+        if not released:
+            await _release(rt, job_id)
 
 
 async def _release(rt: JobRuntime, job_id: int) -> None:
@@ -412,7 +419,8 @@ async def _finish(rt: JobRuntime, job_id: int, runner: SceneRunner, started: flo
                                       status=JobStatus.STORYBOARD_READY.value,
                                       progress=progress.model_dump_json(),
                                       storyboard_data=runner.storyboard_json(), actual_cost=cost,
-                                      error_message=None):
+                                      error_message=None, lease_owner=None,
+                                      lease_expires_at=None):
             raise _JobStopped
         status = JobStatus.STORYBOARD_READY.value
     log.info("Job %s: %s in %.1fs - %d/%d scenes, %d images billed, cost $%.3f", job_id, status,
