@@ -18,7 +18,8 @@ class ScriptedProvider:
     """Succeeds with a real sketch image unless the script says otherwise for a scene.
 
     ``script[scene_number]`` is a list of outcomes, one per attempt: an exception to raise,
-    a number of seconds to hang, or None to succeed. Every call is recorded.
+    a number of seconds to hang, or None to succeed. Every call is recorded, and so is every
+    call cancelled while it hung.
     """
 
     script: dict[int, list[Outcome]] = field(default_factory=dict)
@@ -27,6 +28,7 @@ class ScriptedProvider:
     on_call: Callable[[ImageRequest], None] | None = None
     name: str = "scripted"
     calls: list[ImageRequest] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)  # scenes whose call was cancelled
     closed: bool = False
 
     async def generate(
@@ -43,10 +45,14 @@ class ScriptedProvider:
         outcome = outcomes[attempt - 1] if attempt <= len(outcomes) else None
         if isinstance(outcome, ImageGenerationError):
             raise outcome
-        if isinstance(outcome, float | int):
-            await asyncio.sleep(outcome)
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        try:
+            if isinstance(outcome, float | int):
+                await asyncio.sleep(outcome)
+            if self.delay:
+                await asyncio.sleep(self.delay)
+        except asyncio.CancelledError:
+            self.cancelled.append(number)  # what a real provider would cancel upstream
+            raise
         return ImageResult(data=render_sketch(request), extension="png",
                            source_url=f"https://replicate.delivery/fake/{number}.png",
                            cost=self.price_per_image)

@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
+from fastapi import BackgroundTasks
 
-from storyboard import JobResponse, get_job
+from storyboard import JobResponse, generate_storyboard_task, get_job
 from storyboard.api.app import create_app
+from storyboard.api.media import STATIC_DIR
 from storyboard.config import Settings
 
 from .live_server import serve
+from .providers import ScriptedProvider
 
 
 @contextmanager
-def client(settings: Settings) -> Iterator[httpx.Client]:
-    """The real app under uvicorn on loopback, and an HTTP client for it."""
-    with serve(create_app(settings)) as base, httpx.Client(base_url=base, timeout=30) as c:
+def client(settings: Settings, provider: ScriptedProvider | None = None) -> Iterator[httpx.Client]:
+    """The real app under uvicorn on loopback, and an HTTP client for it. With ``provider``,
+    jobs run as the spec's BackgroundTasks but draw with that provider."""
+
+    def dispatch(job_id: int, tasks: BackgroundTasks) -> None:
+        tasks.add_task(generate_storyboard_task, job_id, settings=settings, provider=provider)
+
+    app = create_app(settings, dispatch=dispatch if provider else None)
+    with serve(app) as base, httpx.Client(base_url=base, timeout=30) as c:
         yield c
 
 
@@ -75,3 +85,55 @@ def test_bad_input_is_422_naming_the_field_and_writes_nothing(settings: Settings
             detail = response.json()["detail"]
             assert any(d["loc"][-1] == field for d in detail), detail
     assert get_job(1) is None
+
+
+def test_aspect_ratio_and_seed_reach_every_image_request(settings: Settings) -> None:
+    provider = ScriptedProvider()
+    with client(settings, provider) as c:
+        job_id = c.post("/api/v2/generate", json={"prompt": "A robot exploring Mars",
+                                                  "duration": 15, "aspect_ratio": "9:16",
+                                                  "seed": 7}).json()["job_id"]
+        job = wait_final(c, job_id).json()
+        default = c.post("/api/v2/generate", json={"prompt": "A robot exploring Mars",
+                                                   "duration": 15}).json()["job_id"]
+        defaults = wait_final(c, default).json()
+    assert job["parameters"] == {"prompt": "A robot exploring Mars", "duration": 15,
+                                 "style": "cinematic", "aspect_ratio": "9:16", "seed": 7}
+    first, second = provider.calls[:3], provider.calls[3:]
+    assert {r.aspect_ratio for r in first} == {"9:16"}
+    # One seed per job, offset per scene: repeatable, yet the frames differ.
+    assert sorted((r.scene.scene_number, r.seed) for r in first  # type: ignore[union-attr]
+                  ) == [(1, 7), (2, 8), (3, 9)]
+    assert defaults["parameters"]["aspect_ratio"] == "16:9"
+    assert {r.aspect_ratio for r in second} == {"16:9"} and {r.seed for r in second} == {None}
+
+
+def test_openapi_documents_every_endpoint(settings: Settings) -> None:
+    with client(settings) as c:
+        docs = c.get("/docs")
+        schema = c.get("/openapi.json").json()
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    assert set(schema["paths"]) >= {
+        "/api/v2/generate", "/api/v2/jobs", "/api/v2/jobs/{job_id}",
+        "/api/v2/jobs/{job_id}/events", "/api/v2/jobs/{job_id}/scenes/{scene_number}/regenerate",
+        "/api/v2/jobs/{job_id}/approve", "/api/v2/jobs/{job_id}/cancel",
+        "/api/v2/jobs/{job_id}/export.pdf", "/api/v2/jobs/{job_id}/export.zip"}
+    request = schema["components"]["schemas"]["GenerationRequest"]["properties"]
+    assert request["aspect_ratio"]["enum"] == ["16:9", "9:16", "1:1", "4:3"]
+    assert request["aspect_ratio"]["default"] == "16:9"
+
+
+def test_studio_is_served_and_references_nothing_outside_the_app(settings: Settings) -> None:
+    with client(settings) as c:
+        page = c.get("/")
+        assets = {name: c.get(f"/static/{name}") for name in ("studio.css", "studio.js")}
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert all(r.status_code == 200 for r in assets.values())
+    assert assets["studio.js"].headers["content-type"].split(";")[0] in (
+        "text/javascript", "application/javascript")
+    assert {p.name for p in STATIC_DIR.iterdir()} == {"index.html", "studio.css", "studio.js"}
+    for text in (page.text, *(r.text for r in assets.values())):
+        # The SVG namespace in the inline favicon is a name, never fetched.
+        urls = set(re.findall(r"(?:https?:)?//[\w.-]+\.[a-z]{2,}[^\s\"')]*", text))
+        assert urls <= {"http://www.w3.org/2000/svg"}, urls
+        assert "@import" not in text and "<script src=\"http" not in text

@@ -5,7 +5,8 @@ Playwright's own browser download is never used. The sketch renderer is slowed d
 (``STORYBOARD_SKETCH_DELAY``) and runs one scene at a time so progress can be watched.
 
 Without Playwright or Chromium the module is skipped locally; under ``CI=true`` it fails.
-Screenshots of a finished storyboard (laptop and phone) are saved to ``artifacts/screenshots/``.
+Screenshots of the studio are saved to ``artifacts/screenshots/``: a finished storyboard (laptop
+and phone), one with a failed frame, and a cancelled one.
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import BackgroundTasks
 
+from storyboard import generate_storyboard_task
 from storyboard.api.app import create_app
 from storyboard.config import get_settings
+from storyboard.errors import PermanentImageError
 
 from .live_server import serve
+from .providers import ScriptedProvider
 
 try:
     from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -61,10 +66,28 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def base_url(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The real app on a free loopback port, with images slow enough to watch."""
+    """The app as ``storyboard serve`` builds it (API, studio and the in-process worker) on a
+    free loopback port, with images slow enough to watch."""
     monkeypatch.setenv("STORYBOARD_SKETCH_DELAY", "0.3")
     monkeypatch.setenv("STORYBOARD_SCENE_CONCURRENCY", "1")
-    with serve(create_app(get_settings())) as url:
+    with serve(create_app(get_settings(), embedded_worker=True)) as url:
+        yield url
+
+
+NSFW = "NSFW content detected. Try running it again with a different prompt."
+
+
+@pytest.fixture
+def scripted_url(isolated_env: Path) -> Iterator[str]:
+    """The real app whose jobs (the spec's BackgroundTasks) draw with an injected provider:
+    scene 2's first image is refused for its content, every later attempt succeeds."""
+    settings = get_settings(scene_concurrency=1)
+    provider = ScriptedProvider(script={2: [PermanentImageError(NSFW)]}, delay=0.2)
+
+    def dispatch(job_id: int, tasks: BackgroundTasks) -> None:
+        tasks.add_task(generate_storyboard_task, job_id, settings=settings, provider=provider)
+
+    with serve(create_app(settings, dispatch=dispatch)) as url:
         yield url
 
 
@@ -75,9 +98,14 @@ def _page(browser: Browser, base_url: str, width: int, height: int) -> Iterator[
     page.set_default_timeout(TIMEOUT_MS)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    # No CDN, no web fonts, no analytics: every request the studio makes goes to the app.
+    foreign: list[str] = []
+    page.on("request", lambda request: foreign.append(request.url)
+            if not request.url.startswith((f"{base_url}/", "data:", "blob:")) else None)
     yield page
     context.close()
     assert errors == [], f"JavaScript errors on the page: {errors}"
+    assert foreign == [], f"requests outside the app: {foreign}"
 
 
 @pytest.fixture
@@ -88,6 +116,19 @@ def page(browser: Browser, base_url: str) -> Iterator[Page]:
 @pytest.fixture
 def phone(browser: Browser, base_url: str) -> Iterator[Page]:
     yield from _page(browser, base_url, 390, 844)
+
+
+@pytest.fixture
+def scripted_page(browser: Browser, scripted_url: str) -> Iterator[Page]:
+    yield from _page(browser, scripted_url, 1280, 800)
+
+
+def no_horizontal_scroll(page: Page, width: int) -> None:
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    wide = page.evaluate("""(width) => [...document.querySelectorAll('body *')]
+        .filter(el => el.getClientRects().length && el.getBoundingClientRect().right > width + 0.5)
+        .map(el => el.className || el.tagName)""", width)
+    assert wide == [], f"elements reach past the {width}px screen: {wide}"
 
 
 def tid(testid: str, within: str = "") -> str:
@@ -263,11 +304,31 @@ def test_phone_width_has_no_horizontal_scroll_and_one_column(phone: Page) -> Non
     tops = [box["y"] for box in boxes if box]
     assert tops == sorted(tops) and len(set(tops)) == 4
     assert all(box["x"] >= 0 and box["x"] + box["width"] <= 390 for box in boxes if box)
-    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    no_horizontal_scroll(phone, 390)
     # The frame keeps the requested shape.
     media = phone.locator(f"{frame(1)} .frame-media").bounding_box()
     assert media is not None and media["height"] / media["width"] == pytest.approx(16 / 9, 0.02)
     save_screenshots(phone, "phone-390x844")
+
+    # The regenerate form and the list of storyboards fit the screen too.
+    phone.click(tid("regenerate", frame(1)))
+    expect(phone.locator(tid("regenerate-form", frame(1)))).to_be_visible()
+    no_horizontal_scroll(phone, 390)
+    phone.click(tid("regenerate-cancel", frame(1)))
+    phone.locator(tid("job-list")).scroll_into_view_if_needed()
+    no_horizontal_scroll(phone, 390)
+
+
+def test_phone_width_long_unbroken_text_does_not_overflow(phone: Page) -> None:
+    phone.goto("/")
+    no_horizontal_scroll(phone, 390)  # the form
+    start_job(phone, prompt="Supercalifragilistic" * 12 + " launch teaser", duration=15)
+    wait_ready(phone)
+    expect(phone.locator("[data-testid=frame]")).to_have_count(3)
+    no_horizontal_scroll(phone, 390)
+    phone.click(tid("new-storyboard"))
+    expect(phone.locator(tid("prompt"))).to_be_visible()
+    no_horizontal_scroll(phone, 390)
 
 
 def test_job_list_and_reload_keep_the_selected_job(page: Page, base_url: str) -> None:
@@ -302,16 +363,95 @@ def test_job_list_and_reload_keep_the_selected_job(page: Page, base_url: str) ->
     expect(page.locator(tid("action-error"))).to_contain_text("does not exist")
 
 
-def test_cancel_a_running_job(page: Page) -> None:
+def test_cancel_a_running_job(page: Page, base_url: str) -> None:
     page.goto("/")
     start_job(page, prompt="A long product tour", duration=50)
     status = page.locator(tid("job-status"))
     expect(status).to_have_attribute("data-status", "generating_storyboard")
+    expect(page.locator("[data-testid=frame][data-status=completed]").first).to_be_attached()
     page.click(tid("cancel"))
     expect(status).to_have_attribute("data-status", "cancelled")
     expect(page.locator(tid("cancel"))).to_be_hidden()
     expect(page.locator(tid("approve"))).to_be_hidden()
     expect(page.locator(tid("action-error"))).to_be_hidden()
+    expect(page.locator(tid("progress-message"))).to_have_text("Cancelled")
+
+    # The run stops: once it has let go of the job, the frames drawn are all there will be.
+    job_id = int(page.evaluate("location.hash").rsplit("/", 1)[1])
+    wait_released(base_url, job_id)
+    page.reload()
+    expect(status).to_have_attribute("data-status", "cancelled")
+    drawn = page.locator("[data-testid=frame][data-status=completed]")
+    undrawn = page.locator("[data-testid=frame][data-status=pending]")
+    expect(page.locator("[data-testid=frame]")).to_have_count(10)
+    done = drawn.count()
+    assert 1 <= done < 10
+    expect(undrawn).to_have_count(10 - done)  # none left spinning as if still being drawn
+    expect(undrawn.first.locator(".frame-placeholder-title")).to_have_text("Not drawn")
+    save_screenshots(page, "cancelled-1280x800")
+    job = httpx.get(f"{base_url}/api/v2/jobs/{job_id}").json()
+    assert sum(e["generation_status"] == "completed" for e in job["storyboard"]) == done
+    assert job["status"] == "cancelled"
+
+    # A frame of the stopped storyboard can still be drawn, and only that one.
+    target = frame(done + 1)
+    page.click(tid("regenerate", target))
+    page.click(tid("regenerate-submit", target))
+    expect(status).to_have_attribute("data-status", "storyboard_ready")
+    expect(page.locator(f"{target}[data-status=completed]")).to_have_count(1)
+    expect(drawn).to_have_count(done + 1)
+    expect(page.locator(tid("frame-failure", frame(10)))).to_contain_text("job was cancelled")
+
+
+def wait_released(base_url: str, job_id: int) -> None:
+    """Until the job's run has stopped and given its lease back (read from the job row)."""
+    import time
+
+    from storyboard import get_job
+
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while (get_job(job_id) or {}).get("lease_owner") is not None:
+        assert time.monotonic() < deadline, "the run never stopped"
+        time.sleep(0.05)
+
+
+def test_a_failed_frame_says_why_and_can_be_redrawn_with_a_new_image_prompt(
+    scripted_page: Page,
+) -> None:
+    page = scripted_page
+    page.goto("/")
+    start_job(page, prompt="A perfume ad on a night beach", duration=20)
+    wait_ready(page)
+    failed = page.locator(frame(2))
+    expect(failed).to_have_attribute("data-status", "failed")
+    expect(failed.locator(tid("frame-failure"))).to_be_visible()
+    expect(failed.locator(tid("frame-failure"))).to_have_text(NSFW)
+    expect(failed.locator(".frame-placeholder-title")).to_have_text("Image failed")
+    expect(failed.locator("img.frame-image")).to_be_hidden()
+    for n in (1, 3, 4):
+        expect(page.locator(tid("frame-failure", frame(n)))).to_be_hidden()
+    expect(page.locator(tid("progress-message"))).to_have_text(
+        "Storyboard ready (1 scenes failed)")
+    expect(page.locator(tid("progress-count"))).to_contain_text("1 failed")
+    save_screenshots(page, "failed-frame-1280x800")
+
+    # Redraw it with an edited image prompt (the description stays as it was).
+    description = failed.locator(tid("frame-description")).inner_text()
+    page.click(tid("regenerate", frame(2)))
+    page.fill(tid("regenerate-image-prompt", frame(2)),
+              "Silhouette of a perfume bottle against moonlit waves, cinematic")
+    page.click(tid("regenerate-submit", frame(2)))
+    wait_ready(page)
+    expect(failed).to_have_attribute("data-status", "completed")
+    expect(failed.locator(tid("frame-failure"))).to_be_hidden()
+    expect(failed.locator("img.frame-image")).to_have_attribute(
+        "src", re.compile(r"scene-02-v1\.png$"))  # the first image this scene ever got
+    expect(failed.locator(tid("frame-description"))).to_have_text(description)
+    job_id = int(page.evaluate("location.hash").rsplit("/", 1)[1])
+    job = page.request.get(f"/api/v2/jobs/{job_id}").json()
+    assert job["storyboard"][1]["scene"]["image_prompt"] == (
+        "Silhouette of a perfume bottle against moonlit waves, cinematic")
+    expect(page.locator(tid("progress-message"))).to_have_text("Storyboard ready")
 
 
 def test_conflict_from_the_service_is_shown_near_the_buttons(page: Page, base_url: str) -> None:

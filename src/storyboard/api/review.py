@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..db import FINAL_STATUSES, get_job_row
 from ..errors import JobNotFoundError
-from ..jobs.review import approve_job, cancel_job, request_regeneration
+from ..jobs.review import approve_job, cancel_job, request_regeneration, run_holds
 from ..schemas import MAX_PROMPT_LENGTH, JobResponse
 from .deps import EngineDep, JobId, SettingsDep
 from .views import job_response
@@ -20,6 +20,8 @@ from .views import job_response
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v2/jobs", tags=["review"])
+
+_KEEPALIVE_SECONDS = 15.0
 
 
 class RegenerateRequest(BaseModel):
@@ -35,31 +37,45 @@ class RegenerateRequest(BaseModel):
             response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
 async def events(job_id: JobId, engine: EngineDep, settings: SettingsDep) -> StreamingResponse:
-    if get_job_row(engine, job_id) is None:
+    """``progress`` events carry the JobResponse each time it changes; a ``done`` event carries
+    the final one, then the stream ends (a finished job gets only its ``done`` event)."""
+    if await asyncio.to_thread(get_job_row, engine, job_id) is None:
         raise JobNotFoundError(job_id)
 
     async def stream() -> AsyncIterator[str]:
-        last = None
+        last, quiet = None, 0.0
+        # Tells EventSource how long to wait before reconnecting if the connection drops.
+        yield "retry: 2000\n\n"
         while True:
-            row = get_job_row(engine, job_id)
+            # In a thread: one stream per watching browser must not stall the event loop.
+            row = await asyncio.to_thread(get_job_row, engine, job_id)
             if row is None:
                 return
             body = job_response(row).model_dump_json()
-            final = row.status in FINAL_STATUSES
-            if body != last:
-                last = body
+            # Done means nothing more will change: a cancelled run may still be landing the
+            # frames it had in flight (and their cost) until it lets go of the job.
+            final = row.status in FINAL_STATUSES and not run_holds(row)
+            if body != last or final:  # the final event always goes out, changed or not
+                last, quiet = body, 0.0
                 yield f"event: {'done' if final else 'progress'}\ndata: {body}\n\n"
+            elif quiet >= _KEEPALIVE_SECONDS:
+                # A comment line: keeps proxies from closing a stream that is quiet for a while
+                # (a job waiting for a worker); clients ignore it.
+                quiet = 0.0
+                yield ": keep-alive\n\n"
             if final:
                 return
             await asyncio.sleep(settings.events_interval)
+            quiet += settings.events_interval
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 @router.post("/{job_id}/scenes/{scene_number}/regenerate", status_code=202,
-             response_model=JobResponse, summary="Make a new image for one scene")
-async def regenerate(
+             response_model=JobResponse, summary="Make a new image for one scene",
+             responses={409: {"description": "The job is still running (or still stopping)"}})
+def regenerate(
     job_id: JobId,
     scene_number: Annotated[int, Path(ge=1, le=10)],
     request: Request,
@@ -67,6 +83,9 @@ async def regenerate(
     engine: EngineDep,
     body: Annotated[RegenerateRequest | None, Body()] = None,
 ) -> JobResponse:
+    """Redraw one scene in the background (same retries, progress and cost accounting as a
+    job), optionally with a new description and/or image prompt. The scene's current image is
+    kept in its ``versions``; the other scenes are left as they are; approval is cleared."""
     body = body or RegenerateRequest()
     row = request_regeneration(engine, job_id, scene_number, description=body.description,
                                image_prompt=body.image_prompt)
@@ -76,13 +95,16 @@ async def regenerate(
 
 @router.post("/{job_id}/approve", response_model=JobResponse,
              summary="Approve a ready storyboard", responses={409: {"description": "Not ready"}})
-async def approve(job_id: JobId, engine: EngineDep) -> JobResponse:
+def approve(job_id: JobId, engine: EngineDep) -> JobResponse:
+    """Set ``approved`` and ``approved_at``; only a ``storyboard_ready`` job (409 otherwise)."""
     return job_response(approve_job(engine, job_id))
 
 
 @router.post("/{job_id}/cancel", response_model=JobResponse, summary="Stop a running job",
              responses={409: {"description": "Already final"}})
-async def cancel(job_id: JobId, engine: EngineDep) -> JobResponse:
+def cancel(job_id: JobId, engine: EngineDep) -> JobResponse:
+    """Stop a pending or running job: no further images, the ones in flight cancelled where the
+    provider allows; the status becomes ``cancelled`` (409 if the job has already finished)."""
     return job_response(cancel_job(engine, job_id))
 
 
@@ -98,7 +120,8 @@ def _job(engine: EngineDep, job_id: int) -> JobResponse:
 async def export_pdf(job_id: JobId, engine: EngineDep, settings: SettingsDep) -> Response:
     from ..exports import build_pdf
 
-    data = await asyncio.to_thread(build_pdf, _job(engine, job_id), settings.media_dir)
+    job = await asyncio.to_thread(_job, engine, job_id)
+    data = await asyncio.to_thread(build_pdf, job, settings.media_dir)
     return Response(data, media_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="storyboard-{job_id}.pdf"'})
 
@@ -108,7 +131,8 @@ async def export_pdf(job_id: JobId, engine: EngineDep, settings: SettingsDep) ->
 async def export_zip(job_id: JobId, engine: EngineDep, settings: SettingsDep) -> Response:
     from ..exports import build_zip
 
-    data = await asyncio.to_thread(build_zip, _job(engine, job_id), settings.media_dir)
+    job = await asyncio.to_thread(_job, engine, job_id)
+    data = await asyncio.to_thread(build_zip, job, settings.media_dir)
     return Response(data, media_type="application/zip", headers={
         "Content-Disposition": f'attachment; filename="storyboard-{job_id}.zip"'})
 

@@ -17,9 +17,12 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v2", tags=["jobs"])
 
+# Plain ``def`` handlers: their database calls block, so FastAPI runs them in its thread pool
+# rather than on the event loop that also carries every open event stream.
+
 
 @router.post("/generate", status_code=200, summary="Start a storyboard job")
-async def generate(
+def generate(
     body: GenerationRequest, background_tasks: BackgroundTasks, request: Request,
     settings: SettingsDep,
 ) -> dict[str, Any]:
@@ -30,7 +33,7 @@ async def generate(
 
 
 @router.get("/jobs/{job_id}", response_model=JobResponse, summary="A job's status and storyboard")
-async def get_job_status(job_id: JobId, engine: EngineDep) -> JobResponse:
+def get_job_status(job_id: JobId, engine: EngineDep) -> JobResponse:
     row = get_job_row(engine, job_id)
     if row is None:
         raise JobNotFoundError(job_id)
@@ -38,7 +41,7 @@ async def get_job_status(job_id: JobId, engine: EngineDep) -> JobResponse:
 
 
 @router.get("/jobs", summary="Jobs, newest first")
-async def jobs(
+def jobs(
     engine: EngineDep,
     status: Annotated[JobStatus | None, Query(description="Only jobs in this status")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,

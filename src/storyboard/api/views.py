@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..db import FINAL_STATUSES
 from ..db.models import GeneratedVideo
 from ..schemas import JobResponse, StoryboardEntry, VideoProgress
 
@@ -15,7 +16,16 @@ def load_storyboard(row: GeneratedVideo) -> list[StoryboardEntry] | None:
     if not row.storyboard_data:
         return None
     data = json.loads(row.storyboard_data)
-    return [StoryboardEntry.model_validate(e) for e in data] if data else None
+    if not data:
+        return None
+    entries = [StoryboardEntry.model_validate(e) for e in data]
+    if row.status in FINAL_STATUSES:
+        # A cancelled run saves the scenes it was drawing as "generating"; nothing draws them
+        # any more, so say what they are: not drawn.
+        for entry in entries:
+            if entry.generation_status == "generating":
+                entry.generation_status = "pending"
+    return entries
 
 
 def job_response(row: GeneratedVideo) -> JobResponse:

@@ -14,7 +14,15 @@ from ..errors import InvalidRequestError, JobNotFoundError, JobStateError
 from ..schemas import ImageVersion, JobStatus, VideoProgress
 from .task import saved_entries
 
-__all__ = ["approve_job", "cancel_job", "request_regeneration"]
+__all__ = ["approve_job", "cancel_job", "request_regeneration", "run_holds"]
+
+_NOT_DRAWN = "Not drawn: the job was cancelled before this frame was made"
+
+
+def run_holds(row: GeneratedVideo) -> bool:
+    """Whether a run still holds the job (a live lease), so may write to its row again: a
+    cancelled run until it notices, a finished one until it lets go."""
+    return bool(row.lease_owner and row.lease_expires_at and row.lease_expires_at > utcnow())
 
 
 def _row(engine: Engine, job_id: int) -> GeneratedVideo:
@@ -31,6 +39,8 @@ def approve_job(engine: Engine, job_id: int) -> GeneratedVideo:
         raise JobStateError(
             f"Job {job_id} is {row.status}; only a storyboard_ready job can be approved"
         )
+    if row.approved:
+        return row  # approving twice keeps the first approval's time
     if not update_job(engine, job_id, only_status=[JobStatus.STORYBOARD_READY.value],
                       approved=True, approved_at=utcnow()):
         raise JobStateError(f"Job {job_id} changed while approving; reload and try again")
@@ -62,17 +72,29 @@ def request_regeneration(
     image_prompt: str | None = None,
 ) -> GeneratedVideo:
     """Queue one scene for a new image: its current image becomes an earlier version, the job
-    goes back to generating_storyboard (approval cleared) and runs only that scene."""
+    goes back to generating_storyboard (approval cleared) and runs only that scene.
+
+    Any finished job qualifies, a cancelled one too, so that cancelling a redraw does not leave
+    a storyboard that can be neither fixed nor approved."""
     row = _row(engine, job_id)
-    if row.status not in (JobStatus.STORYBOARD_READY.value, JobStatus.FAILED.value):
+    if row.status not in FINAL_STATUSES:
         raise JobStateError(f"Job {job_id} is {row.status}; a scene can be regenerated once the "
-                            "storyboard is ready (or failed)")
+                            "job has finished (ready, failed or cancelled)")
     entries = saved_entries(row)
     if not entries:
         raise JobStateError(f"Job {job_id} has no storyboard to regenerate")
     if not 1 <= scene_number <= len(entries):
-        raise InvalidRequestError("scene", f"must be between 1 and {len(entries)}")
+        raise InvalidRequestError("scene_number", f"must be between 1 and {len(entries)}")
     entry = entries[scene_number - 1]
+    if row.status == JobStatus.CANCELLED.value:
+        if run_holds(row):
+            # Its run has not noticed the cancel yet and may still write; let it stop first.
+            raise JobStateError(f"Job {job_id} is still stopping; try again in a moment")
+        # The task draws every unfinished scene; after a cancel only the one asked for may be
+        # drawn, so the others say why they have no image (each can be regenerated in turn).
+        for other in entries:
+            if other is not entry and other.generation_status in ("pending", "generating"):
+                other.generation_status, other.error = "failed", _NOT_DRAWN
     if entry.image_url or entry.generation_status == "completed":
         entry.versions.append(ImageVersion(
             image_url=entry.image_url, source_url=entry.source_url,
@@ -95,10 +117,13 @@ def request_regeneration(
         message=f"Regenerating scene {scene_number}/{len(entries)}",
     )
     storyboard = "[" + ",".join(e.model_dump_json() for e in entries) + "]"
+    # The lease goes too: the run that made this status is over, though it may not have
+    # released its lease yet, and a stale lease would keep the new run from claiming the job.
     if not update_job(engine, job_id, only_status=[row.status],
                       status=JobStatus.GENERATING_STORYBOARD.value, approved=False,
                       approved_at=None, error_message=None, storyboard_data=storyboard,
-                      progress=progress.model_dump_json()):
+                      progress=progress.model_dump_json(), lease_owner=None,
+                      lease_expires_at=None):
         raise JobStateError(f"Job {job_id} changed meanwhile; reload and try again")
     return _row(engine, job_id)
 

@@ -392,7 +392,11 @@ async def _run(job_id: int, row: GeneratedVideo, rt: JobRuntime, started: float)
               actual_cost=round(runner.cost, 6))
         return JobStatus.FAILED.value
     except _JobStopped:
-        # Record what the images made before the stop really cost.
+        # Record what the images made before the stop really cost; frames cut off mid-way
+        # were not drawn (a regeneration or a resume starts them again).
+        for entry in entries:
+            if entry.generation_status == "generating":
+                entry.generation_status = "pending"
         update_job(rt.engine, job_id, actual_cost=round(runner.cost, 6),
                    storyboard_data=runner.storyboard_json())
         raise

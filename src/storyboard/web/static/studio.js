@@ -321,9 +321,15 @@ function renderHeader(job) {
 
 function renderProgress(job) {
   const p = job.progress ?? {};
-  const total = Number(p.scenes_total) || job.storyboard?.length || 0;
-  const done = Math.min(Number(p.scenes_completed) || 0, total);
   const final = FINAL.has(job.status);
+  const entries = job.storyboard ?? [];
+  const total = Number(p.scenes_total) || entries.length;
+  let done = Math.min(Number(p.scenes_completed) || 0, total);
+  // A stopped job's progress is frozen at the cancel, though frames in flight may still have
+  // landed; its storyboard says what was really finished.
+  if (final && entries.length) {
+    done = entries.filter((e) => e.generation_status === "completed" || e.generation_status === "failed").length;
+  }
   let percent = total ? Math.round((done / total) * 100) : 0;
   if (job.status === "storyboard_ready") percent = 100;
 
@@ -341,8 +347,12 @@ function renderProgress(job) {
   const fallback = { pending: "Waiting to start", parsing: "Parsing prompt into scenes" }[job.status] ?? statusLabel(job);
   byTestId("progress-message").textContent = p.message || fallback;
   byTestId("progress-eta").textContent = final ? "" : formatEta(p.estimated_completion_seconds);
-  const failed = (job.storyboard ?? []).filter((e) => e.generation_status === "failed").length;
-  let count = total ? `${done} of ${plural(total, "frame")} drawn` : "Planning scenes\u2026";
+  // The bar counts finished scenes (drawn or failed, as the service does); the text tells
+  // them apart, so a failed frame is never counted as drawn.
+  const failed = entries.filter((e) => e.generation_status === "failed").length;
+  const drawn = entries.length ? entries.filter((e) => e.generation_status === "completed").length
+    : Math.max(0, done - failed);
+  let count = total ? `${drawn} of ${plural(total, "frame")} drawn` : "Planning scenes\u2026";
   if (failed) count += ` \u00b7 ${failed} failed`;
   if (final && job.updated_at) count += ` \u00b7 updated ${formatDate(job.updated_at)}`;
   byTestId("progress-count").textContent = count;
@@ -415,6 +425,9 @@ function createCard(number) {
   byTestId("regenerate", card).addEventListener("click", () => openRegenerate(card));
   byTestId("regenerate-cancel", card).addEventListener("click", () => closeRegenerate(card));
   byTestId("regenerate-form", card).addEventListener("submit", (event) => submitRegenerate(event, card));
+  for (const box of byTestId("regenerate-form", card).querySelectorAll("textarea")) {
+    box.addEventListener("input", () => fitToText(box));
+  }
   return card;
 }
 
@@ -490,6 +503,12 @@ function renderVersions(card, entry) {
   });
 }
 
+// Grow a text box to its text, so a long description is read whole, not through a slot.
+function fitToText(textarea) {
+  textarea.style.height = "auto";
+  textarea.style.height = `${textarea.scrollHeight + 2}px`;
+}
+
 function openRegenerate(card) {
   const entry = card.entry;
   const regenForm = byTestId("regenerate-form", card);
@@ -497,6 +516,7 @@ function openRegenerate(card) {
   byTestId("regenerate-image-prompt", card).value = entry.scene.image_prompt;
   showError(byTestId("regenerate-error", card), null);
   regenForm.hidden = false;
+  for (const box of regenForm.querySelectorAll("textarea")) fitToText(box);
   byTestId("regenerate", card).hidden = true;
   byTestId("regenerate-description", card).focus();
 }
@@ -555,10 +575,9 @@ async function runAction(button, path, busyText) {
 }
 
 approveButton.addEventListener("click", () => runAction(approveButton, "approve", "Approving\u2026"));
-cancelButton.addEventListener("click", async () => {
-  const job = await runAction(cancelButton, "cancel", "Cancelling\u2026");
-  if (job && FINAL.has(job.status)) stopLive();
-});
+// The live stream stays open after a cancel: frames already in flight may still land, and
+// its "done" event comes once the run has really stopped.
+cancelButton.addEventListener("click", () => runAction(cancelButton, "cancel", "Cancelling\u2026"));
 
 function renderJob(job) {
   renderHeader(job);
