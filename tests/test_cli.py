@@ -33,6 +33,7 @@ def test_generate_spec_example(settings: Settings) -> None:
     for n in range(1, 7):
         assert (folder / f"scene-{n:02d}-v1.png").is_file()
         assert f'src="scene-{n:02d}-v1.png"' in sheet
+        assert f"scene-{n:02d}-v1.png" in out  # each file named whole in the table
     job = get_job(1)
     assert job is not None and job["status"] == "storyboard_ready"
 

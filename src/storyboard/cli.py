@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from .config import Settings, get_settings
 from .contact_sheet import write_contact_sheet
@@ -137,14 +138,22 @@ async def _run_with_progress(job_id: int, settings: Settings) -> str | None:
 
 def _print_storyboard(settings: Settings, entries: list[StoryboardEntry]) -> None:
     table = Table(title="Storyboard", show_lines=False)
-    for name in ("#", "Beat", "Duration", "Status", "Description", "Image"):
-        table.add_column(name, overflow="fold")
+    # Short columns never wrap (a file name split over two lines is hard to copy); the
+    # description and any error take whatever width is left.
+    table.add_column("#", no_wrap=True, justify="right")
+    table.add_column("Beat", max_width=16)
+    table.add_column("Length", no_wrap=True, justify="right")
+    table.add_column("Image", no_wrap=True)
+    table.add_column("Description", min_width=24, ratio=1)
     for e in entries:
         path = path_for_url(settings.media_dir, e.image_url) if e.image_url else None
-        status = e.generation_status if not e.error else f"{e.generation_status}: {e.error}"
+        # Text, not markup: a description or provider error may contain [brackets].
+        image = Text(path.name) if path else Text(e.generation_status, style="red")
+        text = Text(e.scene.description)
+        if e.error:
+            text.append(f"\n{e.error}", style="red")
         table.add_row(str(e.scene.scene_number), beat_for(e.scene.scene_number, len(entries)).value,
-                      f"{e.scene.duration:g}s", status, e.scene.description,
-                      path.name if path else "-")
+                      f"{e.scene.duration:g}s", image, text)
     out.print(table)
 
 
