@@ -476,3 +476,11 @@ def test_polls_when_the_event_stream_fails(page: Page) -> None:
     start_job(page, prompt="Polling fallback", duration=15)
     wait_ready(page)
     expect(page.locator("[data-testid=frame][data-status=completed]")).to_have_count(3)
+
+
+def test_api_docs_render_without_the_internet(page: Page) -> None:
+    """/docs is Swagger UI from the app's own files: it renders, and (like every page here)
+    makes no request outside the app."""
+    page.goto("/docs")
+    page.get_by_text("/api/v2/generate").first.wait_for()
+    page.get_by_text("/api/v2/jobs/{job_id}/scenes/{scene_number}/regenerate").first.wait_for()

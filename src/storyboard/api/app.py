@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import BackgroundTasks, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from ..config import Settings, get_settings
 from ..db import get_engine
@@ -97,11 +98,15 @@ def create_app(
             if queue is not None:
                 queue.close()
 
-    app = FastAPI(
+    # FastAPIOffline: FastAPI whose /docs page uses bundled files, not a CDN, so the docs work
+    # offline like the studio does. No /redoc: ReDoc still fetches its logo from a CDN.
+    app = FastAPIOffline(
         lifespan=lifespan,
         title="Storyboard",
         version="0.1.0",
         description="Turn a video prompt into a storyboard of scenes and images for review.",
+        swagger_ui_parameters={"validatorUrl": None},  # no badge from validator.swagger.io
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = get_engine(settings)
