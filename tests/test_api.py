@@ -66,7 +66,7 @@ def test_unknown_job_is_404(settings: Settings) -> None:
     with client(settings) as c:
         response = c.get("/api/v2/jobs/424242")
     assert response.status_code == 404
-    assert response.json() == {"detail": "Job 424242 not found"}
+    assert response.json() == {"detail": "Job not found"}
 
 
 def test_bad_input_is_422_naming_the_field_and_writes_nothing(settings: Settings) -> None:

@@ -232,7 +232,7 @@ def test_unknown_jobs_everywhere_are_404(settings: Settings) -> None:
                              ("GET", "/api/v2/jobs/77/export.zip")]:
             response = c.request(method, path)
             assert response.status_code == 404, path
-            assert response.json()["detail"] == "Job 77 not found"
+            assert response.json()["detail"] == "Job not found"
 
 
 def test_job_list_newest_first_filter_and_pages(settings: Settings) -> None:
@@ -527,7 +527,7 @@ def test_exports_over_http(settings: Settings) -> None:
     names = zipfile.ZipFile(io.BytesIO(archive.content)).namelist()
     assert [n for n in names if n.startswith("scene-")] == [f"scene-0{n}.png" for n in range(1, 7)]
     assert "storyboard.json" in names
-    assert missing.status_code == 404 and missing.json() == {"detail": "Job 99 not found"}
+    assert missing.status_code == 404 and missing.json() == {"detail": "Job not found"}
 
 
 def read_events(response: httpx.Response, on_event: Any = None) -> list[tuple[str, dict]]:  # type: ignore[type-arg]

@@ -330,3 +330,27 @@ def test_log_lines_follow_the_spec(settings: Settings, caplog: pytest.LogCapture
     assert f"Job {job_id}: Attempt 1 failed - Temporary error" in messages
     warning = next(r for r in caplog.records if "Attempt 1 failed" in r.getMessage())
     assert warning.levelname == "WARNING"
+
+
+def test_waiting_for_a_free_slot_does_not_count_against_the_image_timeout(
+    settings: Settings,
+) -> None:
+    # One image at a time in this process: the tenth scene waits ~1.8 s for its turn, longer
+    # than the 1 s image limit, yet each image itself takes 0.2 s, well within it.
+    settings = settings.model_copy(update={"image_timeout": 1.0})
+    job_id = new_job({"duration": 50, "style": "cinematic"})
+    provider = ScriptedProvider(delay=0.2)
+    assert run(job_id, provider, settings, image_slots=asyncio.Semaphore(1)) == "storyboard_ready"
+    assert len(provider.calls) == 10  # no attempt timed out and was retried
+
+
+def test_a_provider_that_cannot_start_fails_the_job_with_the_reason(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STORYBOARD_IMAGE_PROVIDER", "replicate")  # but no key is set
+    job_id = new_job()
+    generate_storyboard_task(job_id)  # the spec's call: settings from the environment
+    job = get_job(job_id)
+    assert job is not None and job["status"] == "failed"  # not left pending forever
+    assert job["error_message"].startswith("Cannot start: No Replicate API key")
+    assert "REPLICATE_API_KEY" in job["error_message"]

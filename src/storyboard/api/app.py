@@ -62,7 +62,9 @@ async def _storyboard_error(request: Request, exc: Exception) -> JSONResponse:
     # One place where our errors become HTTP statuses.
     status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
     body: dict[str, object] = {"detail": str(exc)}
-    if isinstance(exc, InvalidRequestError):
+    if isinstance(exc, JobNotFoundError):
+        body = {"detail": "Job not found"}  # the spec's exact words; the id is in the URL
+    elif isinstance(exc, InvalidRequestError):
         # FastAPI's own 422 shape, so clients read every validation error the same way.
         where = "path" if exc.field in request.path_params else "body"
         body = {"detail": [{"loc": [where, exc.field], "msg": exc.message,

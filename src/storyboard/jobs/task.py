@@ -16,13 +16,15 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import Engine
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
-from ..config import Settings
+from ..config import Settings, get_settings
 from ..db import (
     FINAL_STATUSES,
     RUNNABLE_STATUSES,
     claim_statement,
+    get_engine,
     get_job_row,
     release_lease,
     release_statement,
@@ -34,6 +36,7 @@ from ..errors import (
     ImageGenerationError,
     JobBusyError,
     RetryableImageError,
+    StoryboardError,
 )
 from ..images import DownloadError, ImageProvider, ImageRequest, ImageResult
 from ..scenes import parse_prompt_to_scenes
@@ -144,16 +147,18 @@ class SceneRunner:
 
         request = scene_request(entry, self.params, len(self.entries), s.output_format)
         try:
-            async with asyncio.timeout(s.image_timeout):
-                if self.rt.image_slots is not None:
-                    await self.rt.image_slots.acquire()
-                try:
-                    if self.rt.before_image is not None:
-                        await self.rt.before_image()
+            # Waiting for a slot or for the rate limit happens here, on our side; the 120 s
+            # limit is the provider's time for the image, so it starts after.
+            if self.rt.image_slots is not None:
+                await self.rt.image_slots.acquire()
+            try:
+                if self.rt.before_image is not None:
+                    await self.rt.before_image()
+                async with asyncio.timeout(s.image_timeout):
                     return await self.rt.provider.generate(request, on_prediction=checkpoint)
-                finally:
-                    if self.rt.image_slots is not None:
-                        self.rt.image_slots.release()
+            finally:
+                if self.rt.image_slots is not None:
+                    self.rt.image_slots.release()
         except TimeoutError as exc:
             raise RetryableImageError(f"timed out after {s.image_timeout:g}s") from exc
         except RetryableImageError as exc:
@@ -319,8 +324,12 @@ async def _release(rt: JobRuntime, job_id: int) -> None:
 
 
 def _fail(rt: JobRuntime, job_id: int, message: str, **extra: Any) -> None:
+    _fail_row(rt.engine, job_id, message, **extra)
+
+
+def _fail_row(engine: Engine, job_id: int, message: str, **extra: Any) -> None:
     progress = VideoProgress(current_stage=JobStatus.FAILED.value, message=message)
-    update_job(rt.engine, job_id, unless_status=FINAL_STATUSES, status=JobStatus.FAILED.value,
+    update_job(engine, job_id, unless_status=FINAL_STATUSES, status=JobStatus.FAILED.value,
                error_message=message, progress=progress.model_dump_json(), **extra)
 
 
@@ -357,7 +366,9 @@ async def _plan(job_id: int, row: GeneratedVideo, rt: JobRuntime) -> list[Storyb
             rt.settings.parsing_timeout,
         )
     except Exception as exc:  # noqa: BLE001 - the spec: any parse failure fails the job with it
-        message = f"Failed to parse prompt: {exc}"
+        reason = (f"timed out after {rt.settings.parsing_timeout:g}s"
+                  if isinstance(exc, TimeoutError) else str(exc))
+        message = f"Failed to parse prompt: {reason}"
         log.error("Job %s: %s", job_id, message)
         _fail(rt, job_id, message)
         return None
@@ -445,7 +456,14 @@ def generate_storyboard_task(
 async def _run_with_own_runtime(
     job_id: int, settings: Settings | None, provider: ImageProvider | None
 ) -> None:
-    rt = JobRuntime.create(settings, provider)
+    settings = settings or get_settings()
+    try:
+        rt = JobRuntime.create(settings, provider)
+    except StoryboardError as exc:  # e.g. a bad key or model setting: say so on the job
+        message = f"Cannot start: {exc}"
+        log.error("Job %s: %s", job_id, message)
+        _fail_row(get_engine(settings), job_id, message)
+        return
     try:
         await run_storyboard_job(job_id, rt)
     finally:
