@@ -128,7 +128,15 @@ class JobWriter:
             self._thread = None
 
     def _commit(self, batch: list[_Write]) -> list[bool]:
-        with self._engine.begin() as conn:
-            results = [conn.execute(write.statement()).rowcount > 0 for write in batch]
+        if len(batch) == 1 and self._engine.dialect.name == "postgresql":
+            # One statement is its own transaction: autocommit saves PostgreSQL the separate
+            # BEGIN and COMMIT round trips (a quiet worker's writes mostly come one at a time).
+            # Not for SQLite, where switching the mode costs PRAGMAs and a commit is local.
+            autocommit = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            with autocommit as conn:
+                results = [conn.execute(batch[0].statement()).rowcount > 0]
+        else:
+            with self._engine.begin() as conn:
+                results = [conn.execute(write.statement()).rowcount > 0 for write in batch]
         self.transactions += 1
         return results
