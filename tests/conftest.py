@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,10 +32,3 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
 @pytest.fixture
 def settings(isolated_env: Path) -> Settings:
     return get_settings()
-
-
-def service_required(name: str, reason: str) -> pytest.MarkDecorator:
-    """Skip locally when a service is missing; under CI=true a missing service is a failure."""
-    if os.environ.get("CI") == "true":
-        return pytest.mark.usefixtures()
-    return pytest.mark.skip(reason=f"{name} not reachable: {reason}")
