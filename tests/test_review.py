@@ -20,9 +20,10 @@ from pypdf import PdfReader
 from storyboard import generate_storyboard_task, get_job
 from storyboard.api.app import create_app
 from storyboard.config import Settings, get_settings
-from storyboard.db import get_engine, update_job
+from storyboard.db import get_engine, get_job_row, update_job
 from storyboard.db.models import utcnow
 from storyboard.errors import PermanentImageError, RetryableImageError
+from storyboard.jobs.review import run_holds
 from storyboard.storage import job_dir, save_image
 from tests.fake_replicate import (  # the fixtures register by import, under their own names
     FAKE_API_KEY,
@@ -575,3 +576,24 @@ def test_events_after_a_cancel_end_once_the_run_has_stopped(
     assert row is not None and row["lease_owner"] is None
     assert last["status"] == "cancelled" and last["actual_cost"] == pytest.approx(0.003)
     assert [e["generation_status"] for e in last["storyboard"]] == ["completed", *["pending"] * 5]
+
+
+def test_cancel_stops_the_in_process_worker_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`storyboard serve` runs jobs in-process: a cancel reaches the running job directly,
+    without waiting for its next status poll (a minute here)."""
+    monkeypatch.setenv("STORYBOARD_SKETCH_DELAY", "20")  # every frame takes 20 s
+    monkeypatch.setenv("STORYBOARD_STATUS_POLL_INTERVAL", "60")
+    monkeypatch.setenv("STORYBOARD_LEASE_SECONDS", "600")
+    settings = get_settings()
+    engine = get_engine(settings)
+    with client(settings, embedded_worker=True) as c:
+        job_id = start(c)
+        wait_for(c, job_id, ("generating_storyboard",))
+        assert c.post(f"/api/v2/jobs/{job_id}/cancel").status_code == 200
+        # The run lets go of the job long before a poll (60 s) or a frame (20 s) could end.
+        wait_until(lambda: not run_holds(get_job_row(engine, job_id)), "the run stopped")
+        final = c.get(f"/api/v2/jobs/{job_id}").json()
+    assert final["status"] == "cancelled"
+    assert [e["generation_status"] for e in final["storyboard"]] == ["pending"] * 3
+    folder = job_dir(settings.media_dir, job_id)
+    assert not folder.exists() or files_of(settings, job_id) == {}  # no frame was drawn

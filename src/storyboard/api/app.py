@@ -118,6 +118,9 @@ def create_app(
         app.state.dispatch = lambda job_id, _tasks: worker.wake()
     else:
         app.state.dispatch = dispatch or _background_dispatch(settings)
+    # After a cancel: the in-process worker stops the job at once; other processes notice at
+    # their next status poll.
+    app.state.cancelled = worker.check_now if worker is not None else lambda _job_id: None
     app.add_exception_handler(StoryboardError, _storyboard_error)
     app.include_router(routes.router)
     app.include_router(review.router)

@@ -102,10 +102,12 @@ def approve(job_id: JobId, engine: EngineDep) -> JobResponse:
 
 @router.post("/{job_id}/cancel", response_model=JobResponse, summary="Stop a running job",
              responses={409: {"description": "Already final"}})
-def cancel(job_id: JobId, engine: EngineDep) -> JobResponse:
+def cancel(job_id: JobId, engine: EngineDep, request: Request) -> JobResponse:
     """Stop a pending or running job: no further images, the ones in flight cancelled where the
     provider allows; the status becomes ``cancelled`` (409 if the job has already finished)."""
-    return job_response(cancel_job(engine, job_id))
+    row = cancel_job(engine, job_id)
+    request.app.state.cancelled(job_id)
+    return job_response(row)
 
 
 def _job(engine: EngineDep, job_id: int) -> JobResponse:

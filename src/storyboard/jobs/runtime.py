@@ -49,6 +49,21 @@ class JobRuntime:
     def __post_init__(self) -> None:
         # Every job on this loop shares one writer, so their progress writes share commits.
         self.writer = JobWriter(self.engine)
+        self._nudges: dict[int, asyncio.Event] = {}
+
+    def nudge(self, job_id: int) -> None:
+        """Make a running job look at its row now (a cancel just landed), not at its next poll.
+        Call on this runtime's event loop."""
+        event = self._nudges.get(job_id)
+        if event is not None:
+            event.set()
+
+    def nudges_for(self, job_id: int) -> asyncio.Event:
+        """The event ``nudge`` sets for ``job_id``; ``forget_nudges`` when the job is done."""
+        return self._nudges.setdefault(job_id, asyncio.Event())
+
+    def forget_nudges(self, job_id: int) -> None:
+        self._nudges.pop(job_id, None)
 
     @classmethod
     def create(

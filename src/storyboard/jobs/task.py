@@ -11,6 +11,7 @@ and a scene whose prediction was started polls that prediction instead of paying
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from datetime import timedelta
@@ -233,15 +234,23 @@ class SceneRunner:
 
     async def watch(self) -> None:
         """Keep the lease alive, and stop the job when its row leaves the active statuses
-        (a cancel from any process) or another worker has taken it over."""
+        (a cancel from any process) or another worker has taken it over. Looks every
+        ``status_poll_interval``, or at once when nudged (a cancel in this process)."""
         s = self.rt.settings
-        while True:
-            await asyncio.sleep(min(s.status_poll_interval, s.lease_seconds / 3))
-            renewed = await self.rt.writer.update(
-                self.job_id, only_status=RUNNABLE_STATUSES, held_by=self.rt.owner,
-                touch=False, lease_expires_at=utcnow() + timedelta(seconds=s.lease_seconds))
-            if not renewed:
-                raise _JobStopped
+        nudged = self.rt.nudges_for(self.job_id)
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(nudged.wait(),
+                                           min(s.status_poll_interval, s.lease_seconds / 3))
+                nudged.clear()
+                renewed = await self.rt.writer.update(
+                    self.job_id, only_status=RUNNABLE_STATUSES, held_by=self.rt.owner,
+                    touch=False, lease_expires_at=utcnow() + timedelta(seconds=s.lease_seconds))
+                if not renewed:
+                    raise _JobStopped
+        finally:
+            self.rt.forget_nudges(self.job_id)
 
     async def run_all(self) -> None:
         """Run every unfinished scene concurrently; stop everything on an AccountError/stop."""

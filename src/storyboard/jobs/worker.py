@@ -69,6 +69,11 @@ class Worker:
         if self.loop is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self._wake.set)
 
+    def check_now(self, job_id: int) -> None:
+        """A job's row just changed under it (cancelled): let it notice now (thread-safe)."""
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.rt.nudge, job_id)
+
     def stop(self) -> None:
         """Stop taking work (thread-safe); running jobs get ``shutdown_grace`` to finish."""
         if self.loop is not None and not self.loop.is_closed():
@@ -163,6 +168,10 @@ class WorkerThread:
     def wake(self) -> None:
         if self.worker:
             self.worker.wake()
+
+    def check_now(self, job_id: int) -> None:
+        if self.worker:
+            self.worker.check_now(job_id)
 
     def stop(self, timeout: float | None = None) -> None:
         if self.worker:
