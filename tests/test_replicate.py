@@ -611,3 +611,34 @@ def test_the_key_never_leaks(fake: FakeReplicate, caplog: pytest.LogCaptureFixtu
     client = ReplicateClient(settings=settings_for(fake))
     assert KEY not in repr(client) and KEY not in str(vars(client))
     asyncio.run(client.aclose())
+
+
+class _Stopped(BaseException):
+    """Stands for the job's stop signal, raised by the checkpoint of a cancelled job."""
+
+
+def test_a_finished_image_is_kept_when_recording_its_id_fails(fake: FakeReplicate) -> None:
+    # `Prefer: wait` returned the finished prediction; the job was cancelled meanwhile, so the
+    # checkpoint refuses. The image is made and paid for: the caller gets it to store and bill.
+    async def refuse(_pid: str) -> None:
+        raise _Stopped
+
+    result = run(fake, on_prediction=refuse)
+    assert result.data and result.prediction_id == only_prediction(fake)
+    assert result.cost > 0
+    assert fake.cancels == []
+
+
+def test_a_running_prediction_is_cancelled_when_recording_its_id_fails(
+    fake: FakeReplicate,
+) -> None:
+    # Still running: nobody could resume it without its id, so it is stopped, not paid for.
+    fake.wait_cap = 0
+    fake.plan(latency=5.0)
+
+    async def refuse(_pid: str) -> None:
+        raise _Stopped
+
+    with pytest.raises(_Stopped):
+        run(fake, on_prediction=refuse)
+    assert fake.cancels == [only_prediction(fake)]

@@ -8,7 +8,9 @@ waiter with its own outcome. Durability is unchanged: ``update`` returns only af
 
 Consecutive writes to the same job under the same condition are merged (later values win): each
 is a full snapshot of the columns it sets, so the merged write leaves the row exactly as the last
-one would. A job's writes are never reordered.
+one would (never merged into: a write that changes the status or lease owner, which conditions
+test). A job's writes are never reordered. If a batch's transaction fails, its writes are retried
+one by one, so a bad write fails only its own caller.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from .models import utcnow
 
 __all__ = ["JobWriter"]
 
+# Columns that write conditions test: a write that changes one is never merged into.
+_CONDITIONED = frozenset({"status", "lease_owner"})
+
 
 @dataclass
 class _Write:
@@ -34,6 +39,15 @@ class _Write:
     values: dict[str, Any]
     waiters: list[asyncio.Future[bool]] = field(default_factory=list)
     given: Update | None = None  # a ready-made statement (never merged)
+
+    def settle(self, outcome: bool | BaseException) -> None:
+        """Hand the commit's outcome (changed or not, or the error) to every caller."""
+        for waiter in self.waiters:
+            if not waiter.done():
+                if isinstance(outcome, BaseException):
+                    waiter.set_exception(outcome)
+                else:
+                    waiter.set_result(outcome)
 
     def statement(self) -> Update:
         if self.given is not None:
@@ -73,7 +87,10 @@ class JobWriter:
             values.setdefault("updated_at", utcnow())
         condition = (tuple(only_status), tuple(unless_status), held_by)
         last = self._last.get(job_id)
-        if last is not None and last.given is None and last.condition == condition:
+        if (last is not None and last.given is None and last.condition == condition
+                and not _CONDITIONED & last.values.keys()):
+            # Merging is exact only when the earlier write leaves the condition's columns as
+            # they were: then the later write's condition sees what it would have seen.
             last.values.update(values)
             return await self._wait(last)
         return await self._wait(self._enqueue(_Write(job_id, condition, values)))
@@ -92,34 +109,38 @@ class JobWriter:
         self.writes += 1
         waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         write.waiters.append(waiter)
-        if self._flusher is None or self._flusher.done():
+        flusher = self._flusher
+        if flusher is None or flusher.done() or flusher.get_loop() is not waiter.get_loop():
             self._flusher = asyncio.create_task(self._flush())
         # Shielded: a caller cancelled mid-commit must not cancel the commit for everyone else.
         return await asyncio.shield(waiter)
 
     async def _flush(self) -> None:
-        while self._queue:
-            # Let every coroutine that is ready queue its write first: that is the batch.
-            await asyncio.sleep(0)
-            batch, self._queue, self._last = self._queue, [], {}
-            try:
-                if self._thread is None:
-                    self._thread = ThreadPoolExecutor(1, thread_name_prefix="job-writer")
-                loop = asyncio.get_running_loop()
-                results = await loop.run_in_executor(self._thread, self._commit, batch)
-            except BaseException as exc:  # the batch failed as a whole: tell every waiter
-                for write in batch:
-                    for waiter in write.waiters:
-                        if not waiter.done():
-                            waiter.set_exception(exc if isinstance(exc, Exception)
-                                                 else RuntimeError("job write interrupted"))
-                if not isinstance(exc, Exception):
-                    raise
-                continue
-            for write, changed in zip(batch, results, strict=True):
-                for waiter in write.waiters:
-                    if not waiter.done():
-                        waiter.set_result(changed)
+        try:
+            while self._queue:
+                # Let every coroutine that is ready queue its write first: that is the batch.
+                await asyncio.sleep(0)
+                batch, self._queue, self._last = self._queue, [], {}
+                await self._run(batch)
+        finally:
+            if self._queue:
+                # Cancelled (a loop shutting down) with writes still queued behind the batch:
+                # a new flusher takes them, or their callers (a lease release) would wait
+                # forever.
+                self._flusher = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _run(self, batch: list[_Write]) -> None:
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="job-writer")
+        loop = asyncio.get_running_loop()
+        try:
+            outcomes = await loop.run_in_executor(self._thread, self._commit, batch)
+        except BaseException:  # cancelled while the thread commits: the outcome is unknown
+            for write in batch:
+                write.settle(RuntimeError("job write interrupted"))
+            raise
+        for write, outcome in zip(batch, outcomes, strict=True):
+            write.settle(outcome)
 
     def close(self) -> None:
         """Stop the writer's thread (after any batch in progress); a later write starts anew."""
@@ -127,7 +148,22 @@ class JobWriter:
             self._thread.shutdown(wait=True)
             self._thread = None
 
-    def _commit(self, batch: list[_Write]) -> list[bool]:
+    def _commit(self, batch: list[_Write]) -> list[bool | Exception]:
+        """Commit the batch in one transaction; if that fails, each write on its own, so one
+        bad write (or a stale connection) fails only its own caller, not every job in the
+        batch."""
+        try:
+            results: list[bool | Exception] = list(self._transaction(batch))
+        except Exception:  # noqa: BLE001 - retried one by one below, where errors are kept
+            results = []
+            for write in batch:
+                try:
+                    results.extend(self._transaction([write]))
+                except Exception as exc:  # noqa: BLE001 - handed to that write's caller
+                    results.append(exc)
+        return results
+
+    def _transaction(self, batch: list[_Write]) -> list[bool]:
         if len(batch) == 1 and self._engine.dialect.name == "postgresql":
             # One statement is its own transaction: autocommit saves PostgreSQL the separate
             # BEGIN and COMMIT round trips (a quiet worker's writes mostly come one at a time).

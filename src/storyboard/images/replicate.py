@@ -231,11 +231,15 @@ class ReplicateClient(HttpImageClient):
                 return await self._fetch(prediction)
             checkpoint, fetched = await asyncio.gather(
                 on_prediction(pid), self._fetch(prediction), return_exceptions=True)
+            if isinstance(fetched, ImageResult) and not isinstance(
+                    checkpoint, asyncio.CancelledError):
+                # The image is made and paid for: hand it over even if recording the id
+                # failed (a stopped job), so it is stored and billed, not lost.
+                return fetched
             for outcome in (checkpoint, fetched):  # a stopped job outranks a failed download
                 if isinstance(outcome, BaseException):
                     raise outcome
-            assert isinstance(fetched, ImageResult)
-            return fetched
+            raise AssertionError("unreachable: gather gave neither a result nor an error")
         if on_prediction is not None:
             try:
                 await on_prediction(pid)

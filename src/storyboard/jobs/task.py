@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from ..config import Settings, get_settings
@@ -298,7 +299,14 @@ async def run_storyboard_job(
         log.info("Job %s: already %s, nothing to do", job_id, row.status)
         return row.status
     claim = claim_statement(job_id, owner=rt.owner, lease_seconds=rt.settings.lease_seconds)
-    if not await rt.writer.execute(job_id, claim):
+    try:
+        claimed = await rt.writer.execute(job_id, claim)
+    except BaseException:
+        # Cancelled (or failed) with the claim perhaps committed: give it back now rather than
+        # leave the job to wait out a lease nobody renews.
+        release_lease(rt.engine, job_id, owner=rt.owner)
+        raise
+    if not claimed:
         log.info("Job %s: held by another worker, leaving it", job_id)
         if raise_if_busy:
             raise JobBusyError(f"Job {job_id} is held by another worker")
@@ -326,9 +334,13 @@ async def run_storyboard_job(
 async def _release(rt: JobRuntime, job_id: int) -> None:
     try:
         await rt.writer.execute(job_id, release_statement(job_id, owner=rt.owner))
-    except BaseException:
-        # Cancelled or the batch failed: release directly, or the job waits out its lease.
+    except (SQLAlchemyError, RuntimeError):
+        # The write failed: release directly (the job's outcome stands; this is clean-up).
+        log.warning("Job %s: releasing its lease through the writer failed; releasing directly",
+                    job_id)
         release_lease(rt.engine, job_id, owner=rt.owner)
+    except BaseException:
+        release_lease(rt.engine, job_id, owner=rt.owner)  # cancelled: release before leaving
         raise
 
 
