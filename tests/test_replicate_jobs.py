@@ -261,6 +261,18 @@ def test_a_retry_after_a_429_waits_at_least_retry_after(fake: FakeReplicate) -> 
     assert creations_per_scene(fake, storyboard_of(job_id)) == [2, 1, 1]
 
 
+def test_a_throttled_download_waits_its_retry_after_and_reuses_the_prediction(
+    fake: FakeReplicate,
+) -> None:
+    fake.fail_next("file", 503, headers={"Retry-After": "20"})
+    settings = settings_for(fake, scene_concurrency=1, retry_base_delay=2.0, image_rate_limit=0)
+    sleeps: list[tuple[float, int]] = []
+    job_id = new_job(THREE_SCENES)
+    assert run_job(job_id, settings, sleeps, fake) == "storyboard_ready"
+    assert sleeps == [(20.0, 1)]  # the file host's 20 s, not the 2 s backoff
+    assert creations_per_scene(fake, storyboard_of(job_id)) == [1, 1, 1]  # downloaded again
+
+
 def test_a_429_without_retry_after_uses_the_body_hint_or_the_backoff(fake: FakeReplicate) -> None:
     fake.fail_next("create", 429)  # "Expected available in 1 second.": less than the backoff
     fake.fail_next(

@@ -20,6 +20,7 @@ import httpx
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import RetryableImageError
+from .transport import parse_retry_after
 
 __all__ = [
     "MAX_IMAGE_BYTES",
@@ -47,8 +48,9 @@ class DownloadError(RetryableImageError):
     attempt ever gets the image.
     """
 
-    def __init__(self, message: str, *, prediction_id: str | None, cost: float) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, prediction_id: str | None, cost: float,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after=retry_after)
         self.prediction_id = prediction_id
         self.cost = cost  # what the prediction was billed, in USD
 
@@ -99,9 +101,13 @@ async def _fetch(
             "GET", url, headers=dict(headers or {}), timeout=timeout, follow_redirects=True
         ) as response:
             if response.status_code != 200:
-                # 404/410 here usually means the output expired (Replicate keeps files an hour).
+                # 404/410 here usually means the output expired (Replicate keeps files an hour);
+                # a file host that is throttling (429) or busy (503) may say when to come back.
+                hint = (parse_retry_after(response.headers, "")
+                        if response.status_code in (429, 503) else None)
                 raise RetryableImageError(
-                    f"downloading {describe_url(url)} failed: HTTP {response.status_code}"
+                    f"downloading {describe_url(url)} failed: HTTP {response.status_code}",
+                    retry_after=hint,
                 )
             chunks: list[bytes] = []
             size = 0

@@ -17,13 +17,11 @@ transient failures), ``DownloadError`` (succeeded and billed, but the image did 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import functools
 import logging
 import math
 import re
 import ssl
-import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -35,7 +33,7 @@ from ..config import Settings, get_settings
 from ..errors import AccountError, ConfigurationError, PermanentImageError, RetryableImageError
 from .base import ImageRequest, ImageResult, PredictionCallback
 from .download import DownloadError, download_image, first_output_url
-from .transport import HttpImageClient, PooledTransport
+from .transport import HttpImageClient, PooledTransport, parse_retry_after
 
 __all__ = [
     "FLUX_SCHNELL",
@@ -59,7 +57,6 @@ _DOWNLOAD_TIMEOUT = 60.0
 _ID = re.compile(r"[a-z0-9]{1,64}")
 _TOKEN = re.compile(r"[\x21-\x7e]+")  # printable ASCII: safe in a header
 _MODEL = re.compile(r"([\w.-]+)/([\w.-]+)(?::([\w.-]+))?")
-_AVAILABLE_IN = re.compile(r"available in (\d+(?:\.\d+)?) seconds?", re.IGNORECASE)
 
 # --- Flux-Schnell's input schema (from the model's OpenAPI description) ----------------------
 
@@ -116,21 +113,6 @@ def build_input(model: str, request: ImageRequest, options: Mapping[str, object]
         if problem := _input_problem(name, value):
             raise PermanentImageError(f"invalid option {name}={value!r}: {problem}")
     return inputs
-
-
-def parse_retry_after(headers: Mapping[str, str], body: str) -> float | None:
-    """Seconds to wait: ``Retry-After`` (seconds or HTTP date), else the body's hint, else None."""
-    value = headers.get("retry-after", "")
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError, IndexError):
-        pass
-    match = _AVAILABLE_IN.search(body)
-    return float(match.group(1)) if match else None
 
 
 @functools.cache
@@ -268,7 +250,8 @@ class ReplicateClient(HttpImageClient):
             )
         except RetryableImageError as exc:
             # Billed all the same; the next attempt resumes this prediction to download again.
-            raise DownloadError(str(exc), prediction_id=pid, cost=self.price_per_image) from exc
+            raise DownloadError(str(exc), prediction_id=pid, cost=self.price_per_image,
+                                retry_after=exc.retry_after) from exc
         log.info("replicate: prediction %s produced a %s (%d bytes)", pid, extension, len(data))
         return ImageResult(
             data=data,

@@ -11,15 +11,21 @@ tests and any injected transport keep speaking httpx.
 from __future__ import annotations
 
 import asyncio
+import email.utils
+import re
 import ssl
-from collections.abc import Callable, Coroutine
+import time
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Self
 
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
-__all__ = ["HttpImageClient", "PooledTransport"]
+__all__ = ["HttpImageClient", "PooledTransport", "parse_retry_after"]
+
+# Replicate's 429 body says "Request was throttled. Expected available in 1 second."
+_AVAILABLE_IN = re.compile(r"available in (\d+(?:\.\d+)?) seconds?", re.IGNORECASE)
 
 
 class PooledTransport(AiohttpTransport):
@@ -74,3 +80,18 @@ class HttpImageClient:
         self._background.add(task)  # a shielded task must not be garbage-collected mid-flight
         task.add_done_callback(self._background.discard)
         await asyncio.shield(task)
+
+
+def parse_retry_after(headers: Mapping[str, str], body: str) -> float | None:
+    """Seconds to wait: ``Retry-After`` (seconds or HTTP date), else the body's hint, else None."""
+    value = headers.get("retry-after", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError):
+        pass
+    match = _AVAILABLE_IN.search(body)
+    return float(match.group(1)) if match else None

@@ -164,7 +164,8 @@ class SceneRunner:
         except TimeoutError as exc:
             raise RetryableImageError(f"timed out after {s.image_timeout:g}s") from exc
         except RetryableImageError as exc:
-            if exc.retry_after and self.rt.on_throttle is not None:
+            if (exc.retry_after and self.rt.on_throttle is not None
+                    and not isinstance(exc, DownloadError)):  # a file host's limit is its own
                 await self.rt.on_throttle(exc.retry_after)  # slow the whole fleet down
             raise
         except (ImageGenerationError, _JobStopped):
