@@ -66,6 +66,7 @@ def _setup_logging(verbose: bool) -> None:
         format="%(levelname)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # schema steps are printed by us
 
 
 @app.command()
@@ -167,6 +168,7 @@ def serve(
 
     from .api.app import create_app
 
+    _setup_logging(True)  # the jobs' own log lines (the spec's), beside uvicorn's
     settings = _settings()
     try:
         application = create_app(settings, embedded_worker=True)

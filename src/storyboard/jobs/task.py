@@ -460,7 +460,7 @@ async def _finish(rt: JobRuntime, job_id: int, runner: SceneRunner, started: flo
                                       lease_expires_at=None):
             raise _JobStopped
         status = JobStatus.STORYBOARD_READY.value
-    log.info("Job %s: %s in %.1fs - %d/%d scenes, %d images billed, cost $%.3f", job_id, status,
+    log.info("Job %s: %s in %.1fs - %d/%d scenes, %d images made, cost $%.3f", job_id, status,
              rt.clock() - started, done, len(entries), runner.produced, cost)
     return status
 
