@@ -10,8 +10,7 @@ from fastapi import APIRouter, BackgroundTasks, Body, Path, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..db import FINAL_STATUSES, get_job_row
-from ..errors import JobNotFoundError
+from ..db import FINAL_STATUSES, get_job_row, require_job_row
 from ..jobs.review import approve_job, cancel_job, request_regeneration, run_holds
 from ..schemas import MAX_PROMPT_LENGTH, JobResponse
 from .deps import EngineDep, JobId, SettingsDep
@@ -39,8 +38,7 @@ class RegenerateRequest(BaseModel):
 async def events(job_id: JobId, engine: EngineDep, settings: SettingsDep) -> StreamingResponse:
     """``progress`` events carry the JobResponse each time it changes; a ``done`` event carries
     the final one, then the stream ends (a finished job gets only its ``done`` event)."""
-    if await asyncio.to_thread(get_job_row, engine, job_id) is None:
-        raise JobNotFoundError(job_id)
+    await asyncio.to_thread(require_job_row, engine, job_id)  # 404 before the stream starts
 
     async def stream() -> AsyncIterator[str]:
         last, quiet = None, 0.0
@@ -111,31 +109,30 @@ def cancel(job_id: JobId, engine: EngineDep, request: Request) -> JobResponse:
 
 
 def _job(engine: EngineDep, job_id: int) -> JobResponse:
-    row = get_job_row(engine, job_id)
-    if row is None:
-        raise JobNotFoundError(job_id)
-    return job_response(row)
+    return job_response(require_job_row(engine, job_id))
+
+
+async def _export(job_id: int, engine: EngineDep, settings: SettingsDep, kind: str) -> Response:
+    """The job as a file download: ``pdf`` (the storyboard sheet) or ``zip`` (images + JSON)."""
+    from ..exports import build_pdf, build_zip
+
+    build, media_type = {"pdf": (build_pdf, "application/pdf"),
+                         "zip": (build_zip, "application/zip")}[kind]
+    job = await asyncio.to_thread(_job, engine, job_id)
+    data = await asyncio.to_thread(build, job, settings.media_dir)
+    return Response(data, media_type=media_type, headers={
+        "Content-Disposition": f'attachment; filename="storyboard-{job_id}.{kind}"'})
 
 
 @router.get("/{job_id}/export.pdf", summary="The storyboard as a PDF sheet",
             response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
 async def export_pdf(job_id: JobId, engine: EngineDep, settings: SettingsDep) -> Response:
-    from ..exports import build_pdf
-
-    job = await asyncio.to_thread(_job, engine, job_id)
-    data = await asyncio.to_thread(build_pdf, job, settings.media_dir)
-    return Response(data, media_type="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="storyboard-{job_id}.pdf"'})
+    return await _export(job_id, engine, settings, "pdf")
 
 
 @router.get("/{job_id}/export.zip", summary="The images and storyboard JSON as a ZIP",
             response_class=Response, responses={200: {"content": {"application/zip": {}}}})
 async def export_zip(job_id: JobId, engine: EngineDep, settings: SettingsDep) -> Response:
-    from ..exports import build_zip
-
-    job = await asyncio.to_thread(_job, engine, job_id)
-    data = await asyncio.to_thread(build_zip, job, settings.media_dir)
-    return Response(data, media_type="application/zip", headers={
-        "Content-Disposition": f'attachment; filename="storyboard-{job_id}.zip"'})
+    return await _export(job_id, engine, settings, "zip")
 
 

@@ -6,8 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 
-from ..db import count_jobs, get_job_row, list_jobs
-from ..errors import JobNotFoundError
+from ..db import count_jobs, list_jobs, require_job_row
 from ..jobs.records import create_storyboard_job
 from ..schemas import GenerationRequest, JobResponse, JobStatus
 from .deps import EngineDep, JobId, SettingsDep
@@ -34,10 +33,7 @@ def generate(
 
 @router.get("/jobs/{job_id}", response_model=JobResponse, summary="A job's status and storyboard")
 def get_job_status(job_id: JobId, engine: EngineDep) -> JobResponse:
-    row = get_job_row(engine, job_id)
-    if row is None:
-        raise JobNotFoundError(job_id)
-    return job_response(row)
+    return job_response(require_job_row(engine, job_id))
 
 
 @router.get("/jobs", summary="Jobs, newest first")

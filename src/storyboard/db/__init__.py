@@ -16,6 +16,7 @@ from .jobs import (
     release_lease,
     release_statement,
     renew_lease,
+    require_job_row,
     update_job,
     update_statement,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "release_lease",
     "release_statement",
     "renew_lease",
+    "require_job_row",
     "update_job",
     "update_statement",
 ]

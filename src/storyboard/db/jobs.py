@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, Update, func, select, update
 from sqlalchemy.orm import Session
 
+from ..errors import JobNotFoundError
 from .models import GeneratedVideo, utcnow
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "release_lease",
     "release_statement",
     "renew_lease",
+    "require_job_row",
     "update_job",
     "update_statement",
 ]
@@ -68,6 +70,14 @@ def create_job(
 def get_job_row(engine: Engine, job_id: int) -> GeneratedVideo | None:
     with Session(engine, expire_on_commit=False) as session:
         return session.get(GeneratedVideo, job_id)
+
+
+def require_job_row(engine: Engine, job_id: int) -> GeneratedVideo:
+    """The job's row; ``JobNotFoundError`` when there is none (the API answers 404)."""
+    row = get_job_row(engine, job_id)
+    if row is None:
+        raise JobNotFoundError(job_id)
+    return row
 
 
 def job_as_dict(row: GeneratedVideo) -> dict[str, Any]:

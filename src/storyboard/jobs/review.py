@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from ..db import FINAL_STATUSES, RUNNABLE_STATUSES, get_job_row, update_job
+from ..db import FINAL_STATUSES, RUNNABLE_STATUSES, require_job_row, update_job
 from ..db.models import GeneratedVideo, utcnow
-from ..errors import InvalidRequestError, JobNotFoundError, JobStateError
+from ..errors import InvalidRequestError, JobStateError
 from ..schemas import ImageVersion, JobStatus, VideoProgress
 from .task import saved_entries
 
@@ -25,16 +25,9 @@ def run_holds(row: GeneratedVideo) -> bool:
     return bool(row.lease_owner and row.lease_expires_at and row.lease_expires_at > utcnow())
 
 
-def _row(engine: Engine, job_id: int) -> GeneratedVideo:
-    row = get_job_row(engine, job_id)
-    if row is None:
-        raise JobNotFoundError(job_id)
-    return row
-
-
 def approve_job(engine: Engine, job_id: int) -> GeneratedVideo:
     """Mark a ready storyboard approved (for the video stage)."""
-    row = _row(engine, job_id)
+    row = require_job_row(engine, job_id)
     if row.status != JobStatus.STORYBOARD_READY.value:
         raise JobStateError(
             f"Job {job_id} is {row.status}; only a storyboard_ready job can be approved"
@@ -44,12 +37,12 @@ def approve_job(engine: Engine, job_id: int) -> GeneratedVideo:
     if not update_job(engine, job_id, only_status=[JobStatus.STORYBOARD_READY.value],
                       approved=True, approved_at=utcnow()):
         raise JobStateError(f"Job {job_id} changed while approving; reload and try again")
-    return _row(engine, job_id)
+    return require_job_row(engine, job_id)
 
 
 def cancel_job(engine: Engine, job_id: int) -> GeneratedVideo:
     """Stop a pending or running job; its worker notices and stops making images."""
-    row = _row(engine, job_id)
+    row = require_job_row(engine, job_id)
     if row.status in FINAL_STATUSES:
         raise JobStateError(f"Job {job_id} is already {row.status}; only a running job can be "
                             "cancelled")
@@ -60,7 +53,7 @@ def cancel_job(engine: Engine, job_id: int) -> GeneratedVideo:
                       status=JobStatus.CANCELLED.value, error_message="Cancelled on request",
                       progress=progress.model_dump_json()):
         raise JobStateError(f"Job {job_id} finished before it could be cancelled")
-    return _row(engine, job_id)
+    return require_job_row(engine, job_id)
 
 
 def request_regeneration(
@@ -76,7 +69,7 @@ def request_regeneration(
 
     Any finished job qualifies, a cancelled one too, so that cancelling a redraw does not leave
     a storyboard that can be neither fixed nor approved."""
-    row = _row(engine, job_id)
+    row = require_job_row(engine, job_id)
     if row.status not in FINAL_STATUSES:
         raise JobStateError(f"Job {job_id} is {row.status}; a scene can be regenerated once the "
                             "job has finished (ready, failed or cancelled)")
@@ -125,7 +118,7 @@ def request_regeneration(
                       progress=progress.model_dump_json(), lease_owner=None,
                       lease_expires_at=None):
         raise JobStateError(f"Job {job_id} changed meanwhile; reload and try again")
-    return _row(engine, job_id)
+    return require_job_row(engine, job_id)
 
 
 def _style(row: GeneratedVideo) -> str:
