@@ -28,7 +28,7 @@ import httpx
 from ..config import Settings
 from ..errors import AccountError, ConfigurationError, PermanentImageError, RetryableImageError
 from .base import ImageRequest, ImageResult, PredictionCallback
-from .download import download_image, first_output_url
+from .download import download_image, first_output_url, flagged_as_nsfw
 from .transport import HttpImageClient
 
 __all__ = ["CogClient"]
@@ -149,10 +149,7 @@ class CogClient(HttpImageClient):
         if status == "succeeded" and output:
             return output
         if status == "failed" and "nsfw" in error.lower():
-            raise PermanentImageError(
-                f"The model's safety checker flagged the image for this scene as NSFW "
-                f"(prediction {pid}). Reword the scene's prompt or style and generate it again."
-            )
+            raise flagged_as_nsfw("The model's", pid)
         if status == "succeeded":
             raise RetryableImageError(f"Cog prediction {pid} succeeded with no output")
         raise RetryableImageError(f"Cog prediction {pid} ended {status}: {error}")

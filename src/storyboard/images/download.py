@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import httpx
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import RetryableImageError
+from ..errors import PermanentImageError, RetryableImageError
 from .transport import parse_retry_after
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "describe_url",
     "download_image",
     "first_output_url",
+    "flagged_as_nsfw",
     "image_extension",
 ]
 
@@ -62,6 +63,15 @@ def first_output_url(output: object) -> str | None:
     if isinstance(output, list) and output and isinstance(output[0], str):
         return output[0] or None
     return None
+
+
+def flagged_as_nsfw(checker: str, prediction_id: str) -> PermanentImageError:
+    """The error for a prediction the model's safety checker refused: retrying the same
+    prompt cannot help, so it says what a person can change."""
+    return PermanentImageError(
+        f"{checker} safety checker flagged the image for this scene as NSFW "
+        f"(prediction {prediction_id}). Reword the scene's prompt or style and generate it again."
+    )
 
 
 def describe_url(url: str) -> str:

@@ -32,7 +32,7 @@ from pydantic import SecretStr
 from ..config import Settings, get_settings
 from ..errors import AccountError, ConfigurationError, PermanentImageError, RetryableImageError
 from .base import ImageRequest, ImageResult, PredictionCallback
-from .download import DownloadError, download_image, first_output_url
+from .download import DownloadError, download_image, first_output_url, flagged_as_nsfw
 from .transport import HttpImageClient, PooledTransport, parse_retry_after
 
 __all__ = [
@@ -348,10 +348,7 @@ class ReplicateClient(HttpImageClient):
                 cost=self.price_per_image,
             )
         if status == "failed" and "nsfw" in error.lower():
-            raise PermanentImageError(
-                f"Replicate's safety checker flagged the image for this scene as NSFW "
-                f"(prediction {pid}). Reword the scene's prompt or style and generate it again."
-            )
+            raise flagged_as_nsfw("Replicate's", pid)
         if status == "aborted":
             raise RetryableImageError(f"prediction {pid} was aborted: its deadline passed first")
         raise RetryableImageError(f"prediction {pid} ended {status}: {error}")
