@@ -7,6 +7,7 @@ from typing import Any
 
 from ..db import FINAL_STATUSES
 from ..db.models import GeneratedVideo
+from ..jobs.progress import mark_undrawn
 from ..schemas import JobResponse, StoryboardEntry, VideoProgress
 
 __all__ = ["job_response", "load_storyboard"]
@@ -20,11 +21,9 @@ def load_storyboard(row: GeneratedVideo) -> list[StoryboardEntry] | None:
         return None
     entries = [StoryboardEntry.model_validate(e) for e in data]
     if row.status in FINAL_STATUSES:
-        # A cancelled run saves the scenes it was drawing as "generating"; nothing draws them
-        # any more, so say what they are: not drawn.
-        for entry in entries:
-            if entry.generation_status == "generating":
-                entry.generation_status = "pending"
+        # Runs store their in-flight scenes as not drawn when they stop; a run that died
+        # (SIGKILL) before its job was cancelled could not, so a finished job says it here.
+        mark_undrawn(entries)
     return entries
 
 

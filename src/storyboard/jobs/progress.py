@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from ..schemas import StoryboardEntry, VideoProgress
 
-__all__ = ["estimate_remaining_seconds", "generating_progress", "ready_message"]
+__all__ = ["estimate_remaining_seconds", "generating_progress", "mark_undrawn", "ready_message"]
 
 
 def estimate_remaining_seconds(
@@ -55,3 +55,12 @@ def generating_progress(
 
 def ready_message(failed: int) -> str:
     return "Storyboard ready" if failed == 0 else f"Storyboard ready ({failed} scenes failed)"
+
+
+def mark_undrawn(entries: Iterable[StoryboardEntry]) -> None:
+    """Scenes left "generating" by a run that is no longer drawing them (stopped, crashed,
+    resumed) go back to "pending": they were not drawn, and a resume or regeneration starts
+    them again. Finished scenes, succeeded or failed, stay as they are."""
+    for entry in entries:
+        if entry.generation_status == "generating":
+            entry.generation_status = "pending"

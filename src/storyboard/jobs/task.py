@@ -44,7 +44,7 @@ from ..images import DownloadError, ImageProvider, ImageRequest, ImageResult
 from ..scenes import parse_prompt_to_scenes
 from ..schemas import GenerationRequest, JobStatus, StoryboardEntry, VideoProgress
 from ..storage import save_image, url_for
-from .progress import generating_progress, ready_message
+from .progress import generating_progress, mark_undrawn, ready_message
 from .runtime import JobRuntime
 
 __all__ = ["generate_storyboard_task", "run_storyboard_job", "scene_request"]
@@ -360,11 +360,7 @@ async def _plan(job_id: int, row: GeneratedVideo, rt: JobRuntime) -> list[Storyb
     fresh parse of the prompt. None when parsing failed (the job is then failed)."""
     entries = saved_entries(row)
     if entries:
-        # Scenes that were in flight start again (resuming their predictions); finished ones,
-        # succeeded or failed, stay as they are.
-        for e in entries:
-            if e.generation_status == "generating":
-                e.generation_status = "pending"
+        mark_undrawn(entries)  # in flight when interrupted: start again, resuming predictions
         log.info("Job %s: resuming with %d of %d scenes done", job_id,
                  sum(e.generation_status == "completed" for e in entries), len(entries))
         return entries
@@ -425,11 +421,9 @@ async def _run(job_id: int, row: GeneratedVideo, rt: JobRuntime, started: float)
               actual_cost=round(runner.cost, 6))
         return JobStatus.FAILED.value
     except _JobStopped:
-        # Record what the images made before the stop really cost; frames cut off mid-way
-        # were not drawn (a regeneration or a resume starts them again).
-        for entry in entries:
-            if entry.generation_status == "generating":
-                entry.generation_status = "pending"
+        # Record what the images made before the stop really cost, and which frames were not
+        # drawn.
+        mark_undrawn(entries)
         update_job(rt.engine, job_id, actual_cost=round(runner.cost, 6),
                    storyboard_data=runner.storyboard_json())
         raise
