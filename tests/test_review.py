@@ -415,13 +415,20 @@ def cancel_mid_run(c: httpx.Client, provider: ScriptedProvider, runs: ThreadDisp
     return job_id
 
 
-def test_cancel_stops_a_running_job_and_makes_no_further_images(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def scene_two_hangs(monkeypatch: pytest.MonkeyPatch) -> tuple[Settings, ScriptedProvider,
+                                                               ThreadDispatch]:
+    """Scenes one at a time; scene 2's first image hangs until cancelled."""
     monkeypatch.setenv("STORYBOARD_SCENE_CONCURRENCY", "1")
     settings = get_settings()
     provider = ScriptedProvider(script={2: [30.0]})
-    runs = ThreadDispatch(settings, provider)
+    return settings, provider, ThreadDispatch(settings, provider)
+
+
+def test_cancel_stops_a_running_job_and_makes_no_further_images(
+    scene_two_hangs: tuple[Settings, ScriptedProvider, ThreadDispatch],
+) -> None:
+    settings, provider, runs = scene_two_hangs
     with client(settings, dispatch=runs) as c:
         job_id = cancel_mid_run(c, provider, runs)
         final = c.get(f"/api/v2/jobs/{job_id}").json()
@@ -444,12 +451,9 @@ def test_cancel_stops_a_running_job_and_makes_no_further_images(
 
 
 def test_a_cancelled_job_can_have_a_frame_drawn_without_resuming_the_rest(
-    monkeypatch: pytest.MonkeyPatch,
+    scene_two_hangs: tuple[Settings, ScriptedProvider, ThreadDispatch],
 ) -> None:
-    monkeypatch.setenv("STORYBOARD_SCENE_CONCURRENCY", "1")
-    settings = get_settings()
-    provider = ScriptedProvider(script={2: [30.0]})
-    runs = ThreadDispatch(settings, provider)
+    settings, provider, runs = scene_two_hangs
     with client(settings, dispatch=runs) as c:
         job_id = cancel_mid_run(c, provider, runs)
         before = c.get(f"/api/v2/jobs/{job_id}").json()
