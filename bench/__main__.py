@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.fake_replicate import FAKE_API_KEY, FakeReplicateProcess
 
+from storyboard import eventloop
 from storyboard.config import Settings, get_settings
 from storyboard.db import dispose_engines, get_engine
 from storyboard.images import ImageRequest, ImageResult, PredictionCallback
@@ -71,8 +72,8 @@ def bench_wall_time(latency: float) -> list[tuple[str, str, str]]:
         for scenes in (3, 6, 10):
             par = _settings(Path(tmp) / f"p{scenes}")
             seq = _settings(Path(tmp) / f"s{scenes}", scene_concurrency=1)
-            t_par = asyncio.run(_one_storyboard(par, fake.base_url, scenes))
-            t_seq = asyncio.run(_one_storyboard(seq, fake.base_url, scenes))
+            t_par = eventloop.run(_one_storyboard(par, fake.base_url, scenes))
+            t_seq = eventloop.run(_one_storyboard(seq, fake.base_url, scenes))
             target = f" (target <= {1.15 + 0.1 / latency:.2f})" if scenes == 10 else ""
             rows.append((f"{scenes} scenes, L={latency:g}s",
                          f"parallel {t_par / latency:.2f} x L{target}",
@@ -101,7 +102,7 @@ def bench_drain(latency: float, jobs: int, scenes: int) -> list[tuple[str, str, 
             await client.aclose()
             return elapsed
 
-        elapsed = asyncio.run(main())
+        elapsed = eventloop.run(main())
         from sqlalchemy import text
 
         with get_engine(settings).connect() as conn:
@@ -142,7 +143,7 @@ def _pipeline_ms(settings: Settings, runs: int = 15) -> float:
     for _ in range(runs):
         job_id = _job(settings, 50)
         started = time.perf_counter()
-        asyncio.run(run_storyboard_job(job_id, rt))
+        eventloop.run(run_storyboard_job(job_id, rt))
         per_scene.append((time.perf_counter() - started) * 1000 / 10)
     return statistics.median(per_scene)
 

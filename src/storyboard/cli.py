@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from . import eventloop
 from .config import Settings, get_settings
 from .contact_sheet import write_contact_sheet
 from .db import get_engine, get_job_row
@@ -92,7 +93,7 @@ def generate(
         job_id = create_storyboard_job(request, settings=settings)
         out.print(f"Job [bold]{job_id}[/]: {len_hint(request)} with "
                   f"[bold]{provider_name(settings)}[/] images", highlight=False)
-        status = asyncio.run(_run_with_progress(job_id, settings))
+        status = eventloop.run(_run_with_progress(job_id, settings))
     except StoryboardError as exc:
         raise _fail(str(exc)) from exc
     row = get_job_row(get_engine(settings), job_id)
@@ -222,7 +223,7 @@ def worker(
         await w.run()
 
     try:
-        asyncio.run(main())
+        eventloop.run(main())
     except StoryboardError as exc:
         raise _fail(str(exc)) from exc
 

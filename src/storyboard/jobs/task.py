@@ -17,10 +17,12 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
+from .. import eventloop
 from ..config import Settings, get_settings
 from ..db import (
     FINAL_STATUSES,
@@ -59,6 +61,10 @@ class _JobStopped(BaseException):
     """The row left the active statuses under us (cancelled, or finished by another worker).
 
     A BaseException, like CancelledError, so no provider's `except Exception` can swallow it."""
+
+
+# Serialised in pydantic's core: the whole storyboard is rewritten after every scene.
+_STORYBOARD = TypeAdapter(list[StoryboardEntry])
 
 
 def job_parameters(row: GeneratedVideo) -> dict[str, Any]:
@@ -118,7 +124,7 @@ class SceneRunner:
                                    self.concurrency)
 
     def storyboard_json(self) -> str:
-        return json.dumps([e.model_dump(mode="json") for e in self.entries])
+        return _STORYBOARD.dump_json(self.entries).decode()
 
     async def save(self, **extra: Any) -> None:
         """Write progress and storyboard (and ``extra``) unless the job stopped being active."""
@@ -466,7 +472,7 @@ def generate_storyboard_task(
 
     Settings come from the environment unless given; the provider from the settings unless given.
     """
-    asyncio.run(_run_with_own_runtime(job_id, settings, provider))
+    eventloop.run(_run_with_own_runtime(job_id, settings, provider))
 
 
 async def _run_with_own_runtime(

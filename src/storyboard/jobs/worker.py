@@ -14,6 +14,7 @@ import os
 import socket
 import threading
 
+from .. import eventloop
 from ..config import Settings
 from ..db import claim_job, claimable_job_ids, leased_jobs
 from ..images import ImageProvider
@@ -159,7 +160,7 @@ class WorkerThread:
             self._ready.set()
             await self.worker.run()
 
-        asyncio.run(main())
+        eventloop.run(main())
 
     def start(self) -> None:
         self._thread.start()
