@@ -6,7 +6,8 @@ shared/replicate-protocol.md) from a Starlette app run by uvicorn in a backgroun
 - ``POST /v1/models/{owner}/{name}/predictions`` and ``POST /v1/predictions`` (by version), with
   ``Prefer: wait[=N]`` held on an asyncio event (hundreds of waiting predictions cost no threads)
   and ``Cancel-After``;
-- ``GET /v1/predictions/{id}``, ``POST /v1/predictions/{id}/cancel``;
+- ``GET /v1/predictions`` (newest first, paged by a ``next`` URL), ``GET /v1/predictions/{id}``,
+  ``POST /v1/predictions/{id}/cancel``;
 - output files at ``/files/{id}/out-0.{ext}``: real images made with Pillow at the model's sizes,
   served with or without the Authorization header.
 
@@ -235,6 +236,7 @@ class FakeReplicate:
         self.get_url_host: str | None = None  # host name in ``urls.get`` (None: the one requested)
         self.models = {FLUX_SCHNELL}  # models that exist (others: 404)
         self.create_status = 201  # Replicate answers creates with 201 (202 is documented too)
+        self.list_page_size = 100  # ``GET /v1/predictions`` pages (Replicate's: 100)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -329,11 +331,12 @@ class FakeReplicate:
         echo_auth: bool = False,
         delay: float = 0.0,
     ) -> None:
-        """Answer the next ``times`` requests of ``kind`` (create|get|cancel|file) with ``status``.
+        """Answer the next ``times`` requests of ``kind`` (create|get|list|cancel|file) with
+        ``status``.
 
         Without ``body`` the answer is Replicate's problem JSON for that status.
         """
-        assert kind in ("create", "get", "cancel", "file"), kind
+        assert kind in ("create", "get", "list", "cancel", "file"), kind
         fault = Fault(status, body, dict(headers or {}), echo_auth, delay)
         with self._lock:
             self._faults[kind].extend([fault] * times)
@@ -386,6 +389,7 @@ class FakeReplicate:
                     methods=["POST"],
                 ),
                 Route("/v1/predictions", self._create_for_version, methods=["POST"]),
+                Route("/v1/predictions", self._list, methods=["GET"]),
                 Route("/v1/predictions/{id}", self._get, methods=["GET"]),
                 Route("/v1/predictions/{id}/cancel", self._cancel, methods=["POST"]),
                 Route("/files/{id}/{file}", self._file, methods=["GET"]),
@@ -616,6 +620,26 @@ class FakeReplicate:
         if prediction is None:
             return self._problem(404)
         return JSONResponse(self._json(prediction, request))
+
+    async def _list(self, request: Request) -> Response:
+        """Every prediction, newest first, in pages joined by an opaque ``next`` URL."""
+        await self._record(request)
+        if not self._authorized(request):
+            return self._problem(401)
+        if fault := await self._fault("list", request):
+            return fault
+        cursor = request.query_params.get("cursor", "0")
+        if not cursor.isdigit():
+            return self._problem(400, detail="invalid cursor")
+        start, size = int(cursor), self.list_page_size
+        newest_first = list(reversed(self.predictions.values()))
+        page = newest_first[start:start + size]
+        more = start + size < len(newest_first)
+        return JSONResponse({
+            "next": str(request.url.include_query_params(cursor=start + size)) if more else None,
+            "previous": None,
+            "results": [self._json(p, request) for p in page],
+        })
 
     async def _cancel(self, request: Request) -> Response:
         await self._record(request)

@@ -16,7 +16,9 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
+import httpx
 import pytest
 
 from storyboard import get_job, save_generated_video
@@ -151,17 +153,23 @@ def test_many_workers_one_killed_mid_job(backend: Backend) -> None:
             assert files[name] == mtime
 
 
-def test_sigkill_mid_prediction_resumes_polling_it(backend: Backend) -> None:
-    """The prediction id is checkpointed before the wait: after a kill the next worker polls
-    the same predictions on Replicate instead of paying for new ones."""
+@pytest.mark.parametrize("hold", ["60", "1"], ids=["held-create", "short-wait"])
+def test_sigkill_mid_prediction_resumes_it(backend: Backend, hold: str) -> None:
+    """A kill mid-image costs nothing twice. With a short ``Prefer: wait`` the prediction id is
+    checkpointed before polling, and the next worker polls the same predictions; with the
+    default wait (60 s) the create is still held when the worker dies, its id never arrived,
+    and the next worker finds each prediction by the prompt and seed recorded before it."""
     with FakeReplicateProcess(latency=4.0) as fake:  # outlives the worker it serves
         replicate = {"STORYBOARD_IMAGE_PROVIDER": "replicate", "REPLICATE_API_KEY": FAKE_API_KEY,
-                     "REPLICATE_BASE_URL": fake.base_url, "STORYBOARD_REPLICATE_WAIT": "1",
+                     "REPLICATE_BASE_URL": fake.base_url, "STORYBOARD_REPLICATE_WAIT": hold,
                      "STORYBOARD_SCENE_CONCURRENCY": "0"}
         job_id = backend.new_job(15)
         first = backend.spawn(**replicate)
-        wait(lambda: len(prediction_ids(job_id)) == 3)  # all three created, none finished
-        checkpointed = prediction_ids(job_id)
+        wait(lambda: len(fake_predictions(fake)) == 3)  # all three created, none finished
+        if hold == "1":
+            wait(lambda: len(prediction_ids(job_id)) == 3)
+        made = fake_predictions(fake)
+        assert {p["status"] for p in made.values()} <= {"starting", "processing"}
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         assert status(job_id) not in FINAL
@@ -169,8 +177,17 @@ def test_sigkill_mid_prediction_resumes_polling_it(backend: Backend) -> None:
         wait(lambda: status(job_id) in FINAL)
         job = get_job(job_id)
         assert job is not None and job["status"] == "storyboard_ready"
-        assert prediction_ids(job_id) == checkpointed  # the same predictions, none re-created
+        assert fake_predictions(fake).keys() == made.keys()  # none created again
+        assert set(prediction_ids(job_id).values()) == made.keys()
         assert job["actual_cost"] == pytest.approx(3 * 0.003)  # each image paid for once
+
+
+def fake_predictions(fake: FakeReplicateProcess) -> dict[str, dict[str, Any]]:
+    """Every prediction the fake has made, read over its (Replicate's) list endpoint."""
+    response = httpx.get(f"{fake.base_url}/predictions",
+                         headers={"Authorization": f"Bearer {FAKE_API_KEY}"})
+    response.raise_for_status()
+    return {p["id"]: p for p in response.json()["results"]}
 
 
 def prediction_ids(job_id: int) -> dict[int, str]:

@@ -8,6 +8,7 @@ import logging
 import socket
 import threading
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -392,12 +393,12 @@ def test_expired_output_is_retryable_and_the_retry_reuses_the_prediction(
     assert len(fake.requests_to("GET", "^/files/")) == 2
 
 
-def create_elsewhere(fake: FakeReplicate, *, wait: bool = True) -> str:
+def create_elsewhere(fake: FakeReplicate, *, wait: bool = True, **inputs: Any) -> str:
     """A prediction started by an earlier process (a job that crashed after recording its id)."""
     headers = {"Authorization": f"Bearer {KEY}", "Prefer": "wait=1" if wait else ""}
     response = httpx.post(
         f"{fake.base_url}/models/black-forest-labs/flux-schnell/predictions",
-        json={"input": {"prompt": "p"}},
+        json={"input": {"prompt": "p", **inputs}},
         headers=headers,
     )
     response.raise_for_status()
@@ -428,6 +429,104 @@ def test_resume_rules(fake: FakeReplicate) -> None:
         else:
             assert (new, result.prediction_id) == (set(), expected), resume_id
     assert fake.cancels == []
+
+
+# --- a prediction whose id a crash lost --------------------------------------------------------
+
+
+def lose_a_prediction(fake: FakeReplicate, prompt: str = "p", seed: int = 7) -> str:
+    """A worker dies while its create is held by ``Prefer: wait``: Replicate made the
+    prediction, but its id never reached us (here the attempt is cancelled mid-create)."""
+    fake.plan(latency=0.5)
+    before = len(fake.predictions)
+
+    async def main() -> None:
+        async with ReplicateClient(settings=settings_for(fake, replicate_wait=60)) as client:
+            attempt = asyncio.ensure_future(client.generate(ImageRequest(prompt, seed=seed)))
+            while len(fake.predictions) == before:
+                await asyncio.sleep(0.01)
+            attempt.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await attempt
+
+    asyncio.run(main())
+    return list(fake.predictions)[-1]
+
+
+def lost_request(since: datetime, prompt: str = "p", seed: int = 7) -> ImageRequest:
+    return ImageRequest(prompt, seed=seed, find_lost_since=since)
+
+
+def test_a_lost_prediction_is_found_by_prompt_and_seed_not_paid_twice(fake: FakeReplicate) -> None:
+    since = datetime.now(UTC)
+    lost = lose_a_prediction(fake)
+    seen: list[str] = []
+
+    async def record(pid: str) -> None:
+        seen.append(pid)
+
+    result = run(fake, lost_request(since), on_prediction=record, replicate_wait=60)
+    assert result.prediction_id == lost and seen == [lost]
+    assert len(fake.creations) == 1 and fake.cancels == []
+    (listing,) = fake.requests_to("GET", "^/v1/predictions$")
+    assert listing.headers["authorization"] == f"Bearer {KEY}"
+
+
+@pytest.mark.parametrize("other", ["seed", "prompt", "since"])
+def test_only_the_same_request_made_since_then_is_taken(fake: FakeReplicate, other: str) -> None:
+    since = datetime.now(UTC)
+    lost = lose_a_prediction(fake)
+    request = {
+        "seed": lost_request(since, seed=8),
+        "prompt": lost_request(since, prompt="another scene"),
+        "since": lost_request(datetime.now(UTC) + timedelta(seconds=1)),  # made before then
+    }[other]
+    result = run(fake, request)
+    assert result.prediction_id != lost and len(fake.creations) == 2
+
+
+def test_the_search_pages_back_to_its_start_and_no_further(fake: FakeReplicate) -> None:
+    fake.list_page_size = 2
+    for _ in range(3):
+        create_elsewhere(fake)  # older than the search's start: never looked at
+    since = datetime.now(UTC)
+    lost = lose_a_prediction(fake)
+    for _ in range(4):
+        create_elsewhere(fake)  # newer: the lost one is on the third page
+    assert run(fake, lost_request(since)).prediction_id == lost
+    assert len(fake.requests_to("GET", "^/v1/predictions$")) == 3
+
+
+def test_a_lost_prediction_that_failed_is_made_again(fake: FakeReplicate) -> None:
+    since = datetime.now(UTC)
+    fake.plan("failed", latency=0.0)
+    create_elsewhere(fake, prompt="p", seed=7)
+    result = run(fake, lost_request(since))
+    assert len(fake.creations) == 2 and result.prediction_id in fake.predictions
+
+
+def test_an_unreadable_list_means_creating_anew(fake: FakeReplicate) -> None:
+    since = datetime.now(UTC)
+    lose_a_prediction(fake)
+    fake.fail_next("list", 503)
+    run(fake, lost_request(since))
+    assert len(fake.requests_to("GET", "^/v1/predictions$")) == 1
+    assert len(fake.creations) == 2  # best effort: the image is still made
+
+
+def test_one_search_serves_every_scene_resuming_together(fake: FakeReplicate) -> None:
+    since = datetime.now(UTC)
+    lost = [lose_a_prediction(fake, seed=seed) for seed in (1, 2, 3)]
+
+    async def main() -> list[ImageResult]:
+        async with ReplicateClient(settings=settings_for(fake)) as client:
+            return await asyncio.gather(*(client.generate(lost_request(since, seed=seed))
+                                          for seed in (1, 2, 3)))
+
+    results = asyncio.run(main())
+    assert [r.prediction_id for r in results] == lost
+    assert len(fake.requests_to("GET", "^/v1/predictions$")) == 1
+    assert len(fake.creations) == 3
 
 
 def test_not_an_image_is_retryable(fake: FakeReplicate) -> None:

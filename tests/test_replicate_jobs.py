@@ -20,7 +20,9 @@ from PIL import Image
 
 from storyboard import StoryboardEntry, generate_storyboard_task, get_job, save_generated_video
 from storyboard.config import Settings, get_settings
+from storyboard.db import get_engine
 from storyboard.jobs import JobRuntime, run_storyboard_job
+from storyboard.jobs.review import request_regeneration
 from storyboard.storage import path_for_url
 from tests.fake_replicate import (  # the fixtures register by import, under their own names
     FAKE_API_KEY,
@@ -147,6 +149,27 @@ def test_the_jobs_aspect_ratio_seed_and_format_reach_replicate(fake: FakeReplica
         path = path_for_url(settings.media_dir, entry.image_url or "")
         assert path is not None and path.suffix == ".png"
         assert Image.open(io.BytesIO(path.read_bytes())).size == SIZES["9:16"]
+
+
+def test_each_scene_gets_its_own_seed_recorded_before_its_request(fake: FakeReplicate) -> None:
+    """Without a job seed every scene gets a random one, written with the storyboard before any
+    request: what lets a restarted worker find a prediction whose id it never received. A
+    regenerated scene gets a new one (a new picture, not the same one again)."""
+    settings = settings_for(fake)
+    job_id = new_job(THREE_SCENES)
+    run_job(job_id, settings)  # (that the seeds are stored first: test_execution's kill test)
+    entries = storyboard_of(job_id)
+    seeds = [e.seed for e in entries]
+    assert None not in seeds and len(set(seeds)) == 3
+    by_prompt = {c.body["input"]["prompt"]: c.body["input"]["seed"] for c in fake.creations}
+    assert [by_prompt[e.scene.image_prompt] for e in entries] == seeds
+
+    request_regeneration(get_engine(settings), job_id, 2)
+    run_job(job_id, settings)
+    again = storyboard_of(job_id)
+    assert again[0].seed == seeds[0] and again[2].seed == seeds[2]
+    assert again[1].seed not in (None, seeds[1])
+    assert fake.creations[-1].body["input"]["seed"] == again[1].seed
 
 
 # --- 4: retryable and permanent errors, through the job --------------------------------------

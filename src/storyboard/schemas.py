@@ -112,9 +112,12 @@ class StoryboardEntry(BaseModel):
     generation_status: SceneStatus = "pending"
     error: str | None = None
     # Beyond the spec: where the provider served the image before we stored it (its URLs expire),
-    # the prediction to resume after a crash, and earlier versions after a regeneration.
+    # the prediction to resume after a crash, the seed the image is made with (chosen before
+    # the provider is asked, so a prediction whose id a crash lost can be found by its inputs),
+    # and earlier versions after a regeneration.
     source_url: str | None = None
     prediction_id: str | None = None
+    seed: int | None = None
     versions: list[ImageVersion] = Field(default_factory=list)
 
 

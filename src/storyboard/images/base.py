@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from ..schemas import Scene
@@ -36,6 +37,10 @@ class ImageRequest:
     scenes_total: int = 1
     # A prediction started by an earlier, interrupted attempt: poll it instead of creating anew.
     resume_prediction_id: str | None = None
+    # An earlier run may have created this image and died before it learned the prediction's
+    # id (during a create's `Prefer: wait`): providers that can look predictions up by their
+    # inputs (``finds_lost_predictions``) look for one made since then before creating anew.
+    find_lost_since: datetime | None = None
 
     def model_input(self) -> dict[str, Any]:
         """The inputs every Flux-style model takes (Replicate's and a Cog server's): one image."""

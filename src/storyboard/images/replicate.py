@@ -2,7 +2,9 @@
 
 One ``generate()`` call is one attempt; the job owns retries and the per-attempt timeout. Inputs
 are checked against Flux-Schnell's schema before any request. The prediction's id goes to
-``on_prediction`` as soon as it exists, so a later attempt resumes it instead of paying twice.
+``on_prediction`` as soon as it exists, so a later attempt resumes it instead of paying twice;
+one whose id never arrived (the worker died while a create was held by ``Prefer: wait``) is found
+again by its model, prompt and seed among the account's recent predictions.
 Waiting ends on output or a final status, whichever comes first (Flux-Schnell fills ``output``
 while ``status`` still says ``processing``), and on any status we cannot interpret. A cancelled
 attempt cancels its prediction. Outputs are downloaded and verified at once: Replicate deletes
@@ -22,8 +24,10 @@ import logging
 import math
 import re
 import ssl
+import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -57,6 +61,26 @@ _DOWNLOAD_TIMEOUT = 60.0
 _ID = re.compile(r"[a-z0-9]{1,64}")
 _TOKEN = re.compile(r"[\x21-\x7e]+")  # printable ASCII: safe in a header
 _MODEL = re.compile(r"([\w.-]+)/([\w.-]+)(?::([\w.-]+))?")
+_LOST_PAGES = 10  # pages of 100 searched for a lost prediction: more than a worker has in flight
+_LOST_FRESH = 30.0  # seconds one search of the account's predictions serves later lookups
+
+
+def _lost_key(inputs: object) -> tuple[str, int] | None:
+    """What tells one of our requests from any other: its prompt and its seed."""
+    if not isinstance(inputs, dict):
+        return None
+    prompt, seed = inputs.get("prompt"), inputs.get("seed")
+    if isinstance(prompt, str) and isinstance(seed, int) and not isinstance(seed, bool):
+        return prompt, seed
+    return None
+
+
+def _created_at(prediction: dict[str, Any]) -> datetime | None:
+    try:
+        created = datetime.fromisoformat(str(prediction.get("created_at")))
+    except ValueError:
+        return None
+    return created if created.tzinfo is not None else created.replace(tzinfo=UTC)
 
 # --- Flux-Schnell's input schema (from the model's OpenAPI description) ----------------------
 
@@ -125,6 +149,8 @@ class ReplicateClient(HttpImageClient):
     """Makes images with a Replicate model (Flux-Schnell by default)."""
 
     name = "replicate"
+    # A prediction whose id a crash lost can be found again by its inputs (prompt and seed).
+    finds_lost_predictions = True
 
     def __init__(
         self,
@@ -161,6 +187,10 @@ class ReplicateClient(HttpImageClient):
                 f"'owner/name:version', e.g. {FLUX_SCHNELL}"
             )
         owner, model_name, self._version = match.groups()
+        self._model_name = f"{owner}/{model_name}"
+        # The last search for lost predictions: (when, since when, found by prompt and seed).
+        self._lost: tuple[float, datetime, dict[tuple[str, int], dict[str, Any]]] | None = None
+        self._lost_lock = asyncio.Lock()
         self._create_url = f"{self._base}/models/{owner}/{model_name}/predictions"
         if self._version:
             self._create_url = f"{self._base}/predictions"
@@ -203,6 +233,8 @@ class ReplicateClient(HttpImageClient):
         prediction = None
         if request.resume_prediction_id:
             prediction = await self._resume(request.resume_prediction_id)
+        elif request.find_lost_since is not None:
+            prediction = await self._find_lost(inputs, request.find_lost_since)
         if prediction is None:
             prediction = await self._create(inputs)
         pid: str = prediction["id"]
@@ -294,8 +326,12 @@ class ReplicateClient(HttpImageClient):
         if response.status_code == 404:
             log.info("replicate: prediction %s not found; creating a new one", pid)
             return None
-        prediction = self._parse(response, "resume")
-        status = prediction["status"]
+        return await self._worth_resuming(self._parse(response, "resume"))
+
+    async def _worth_resuming(self, prediction: dict[str, Any]) -> dict[str, Any] | None:
+        """``prediction`` if it is running or has its image; else None (cancelling one whose
+        status we cannot interpret, which might never end)."""
+        pid, status = prediction["id"], prediction["status"]
         if status in RUNNING or (status == "succeeded" and first_output_url(prediction["output"])):
             log.info("replicate: resuming prediction %s (%s)", pid, status)
             return prediction
@@ -303,6 +339,75 @@ class ReplicateClient(HttpImageClient):
             await self._cancel_quietly(pid)
         log.info("replicate: prediction %s ended %s; creating a new one", pid, status)
         return None
+
+    async def _find_lost(self, inputs: dict[str, Any], since: datetime) -> dict[str, Any] | None:
+        """The prediction an interrupted run created for ``inputs`` without learning its id
+        (it died during the create's ``Prefer: wait``), found by model, prompt and seed among
+        the account's predictions made since ``since``; None if there is none worth resuming.
+        Best effort: if the list cannot be read, the caller creates anew."""
+        key = _lost_key(inputs)
+        if key is None:
+            return None
+        try:
+            found = await self._recent_predictions(since)
+        except RetryableImageError as exc:
+            log.warning("replicate: could not look for a lost prediction (%s)", exc)
+            return None
+        prediction = found.pop(key, None)
+        if prediction is None:
+            return None
+        log.info("replicate: found prediction %s, created by an interrupted run", prediction["id"])
+        return await self._worth_resuming(prediction)
+
+    async def _recent_predictions(self, since: datetime) -> dict[tuple[str, int], dict[str, Any]]:
+        """This model's predictions made since ``since``, newest first, by (prompt, seed). One
+        walk of ``GET /predictions`` serves every scene that resumes soon after it: a worker
+        restarting with hundreds of scenes in flight lists the account once, not per scene."""
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        async with self._lost_lock:
+            cached = self._lost
+            if (cached is not None and cached[1] <= since
+                    and time.monotonic() - cached[0] < _LOST_FRESH):
+                return cached[2]
+            walked_at = time.monotonic()
+            found: dict[tuple[str, int], dict[str, Any]] = {}
+            url: str | None = f"{self._base}/predictions"
+            for _ in range(_LOST_PAGES):
+                if url is None:
+                    break
+                response = await self._send("GET", url, "list", None, self._auth())
+                results, url = self._page(response)
+                for prediction in results:
+                    created = _created_at(prediction)
+                    if created is not None and created < since:
+                        url = None  # newest first: the rest are older still
+                        break
+                    key = _lost_key(prediction.get("input"))
+                    if key is not None and prediction.get("model") in (None, self._model_name):
+                        found.setdefault(key, prediction)  # the newest of any duplicates
+            self._lost = (walked_at, since, found)
+            return found
+
+    def _page(self, response: httpx.Response) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of ``GET /predictions``: its well-formed predictions and the next page's URL
+        (only on the API's own origin, like every URL the key is sent to)."""
+        if not response.is_success:
+            raise self._error(response, "list", missing_model=False)
+        try:
+            page = response.json()
+            results, following = page["results"], page.get("next")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RetryableImageError("Replicate list: malformed page") from exc
+        predictions = [
+            {"output": None, "status": "starting", **p} for p in results or []
+            if isinstance(p, dict) and isinstance(p.get("id"), str) and _ID.fullmatch(p["id"])
+        ]
+        if isinstance(following, str):
+            parts, base = urllib.parse.urlsplit(following), urllib.parse.urlsplit(self._base)
+            if (parts.scheme, parts.netloc) == (base.scheme, base.netloc):
+                return predictions, following
+        return predictions, None
 
     async def _wait_for(self, prediction: dict[str, Any]) -> dict[str, Any]:
         """Poll until the prediction has output or a final status."""

@@ -103,6 +103,7 @@ def request_regeneration(
         style = _style(row)
         entry.scene.image_prompt = f"{description}, {style} style, high quality"
     entry.image_url = entry.source_url = entry.error = entry.prediction_id = None
+    entry.seed = None  # a new picture wants a new seed (a job's own seed gives the same again)
     entry.generation_status = "pending"
     progress = VideoProgress(
         current_stage=JobStatus.GENERATING_STORYBOARD.value, scenes_total=len(entries),

@@ -14,7 +14,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from datetime import timedelta
+import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -76,20 +77,38 @@ def job_parameters(row: GeneratedVideo) -> dict[str, Any]:
 
 
 def scene_request(
-    entry: StoryboardEntry, params: dict[str, Any], scenes_total: int, output_format: str
+    entry: StoryboardEntry, params: dict[str, Any], scenes_total: int, output_format: str,
+    find_lost_since: datetime | None = None,
 ) -> ImageRequest:
     """The image request for one scene of a job with ``params``."""
-    seed = params.get("seed")
     return ImageRequest(
         prompt=entry.scene.image_prompt,
         aspect_ratio=str(params.get("aspect_ratio") or "16:9"),
-        # One seed per job, offset per scene: repeatable, yet the frames differ.
-        seed=None if seed is None else int(seed) + entry.scene.scene_number - 1,
+        seed=entry.seed if entry.seed is not None else job_seed(params, entry),
         output_format=output_format,
         scene=entry.scene,
         scenes_total=scenes_total,
         resume_prediction_id=entry.prediction_id,
+        find_lost_since=find_lost_since,
     )
+
+
+def job_seed(params: dict[str, Any], entry: StoryboardEntry) -> int | None:
+    """One seed per job, offset per scene: repeatable, yet the frames differ."""
+    seed = params.get("seed")
+    return None if seed is None else int(seed) + entry.scene.scene_number - 1
+
+
+def choose_seeds(entries: list[StoryboardEntry], params: dict[str, Any], *,
+                 findable: bool) -> None:
+    """Give every scene still to draw its seed before the provider is asked for it: the job's
+    own (offset per scene), or, for a provider that can look a lost prediction up by its inputs
+    (``findable``), a random one that makes this scene's request unlike any other."""
+    for entry in entries:
+        if entry.seed is None and entry.generation_status == "pending":
+            entry.seed = job_seed(params, entry)
+            if entry.seed is None and findable:
+                entry.seed = secrets.randbelow(2**31)
 
 
 class SceneRunner:
@@ -109,6 +128,10 @@ class SceneRunner:
         self.produced = 0
         self.billed: set[str] = set()  # prediction ids whose cost is already in self.cost
         self.media_dir = rt.settings.media_dir  # resolved once: it walks the path on disk
+        # Scenes an interrupted run may have asked the provider for without learning the
+        # prediction's id, and since when: their first request looks for that prediction.
+        self.may_be_lost: set[int] = set()
+        self.lost_since: datetime | None = None
 
     def bill(self, prediction_id: str | None, cost: float) -> None:
         """Count what a prediction cost, once, however many attempts saw it."""
@@ -153,7 +176,9 @@ class SceneRunner:
             entry.prediction_id = prediction_id
             await self.save()
 
-        request = scene_request(entry, self.params, len(self.entries), s.output_format)
+        lost = entry.scene.scene_number in self.may_be_lost and entry.prediction_id is None
+        request = scene_request(entry, self.params, len(self.entries), s.output_format,
+                                self.lost_since if lost else None)
         try:
             # Waiting for a slot or for the rate limit happens here, on our side; the 120 s
             # limit is the provider's time for the image, so it starts after.
@@ -407,6 +432,14 @@ async def _run(job_id: int, row: GeneratedVideo, rt: JobRuntime, started: float)
     runner = SceneRunner(rt, job_id, job_parameters(row), entries,
                          _concurrency(rt, len(entries)))
     runner.cost = row.actual_cost or 0.0  # images made before this run were already paid for
+    findable = bool(getattr(rt.provider, "finds_lost_predictions", False))
+    if findable:
+        # A scene with a seed but no prediction id was perhaps being created when the last run
+        # died: the provider may have it, made since the job was.
+        runner.may_be_lost = {e.scene.scene_number for e in entries if e.seed is not None
+                              and e.prediction_id is None and e.generation_status == "pending"}
+        runner.lost_since = row.created_at
+    choose_seeds(entries, runner.params, findable=findable)  # written below, before any request
     todo = sum(1 for e in entries if e.generation_status == "pending")
     if not await rt.writer.update(
             job_id, only_status=RUNNABLE, status=JobStatus.GENERATING_STORYBOARD.value,
