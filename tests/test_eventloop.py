@@ -25,3 +25,15 @@ def test_run_returns_the_result_and_closes_the_loop() -> None:
 
     assert eventloop.run(answer()) == 42
     assert loops[0].is_closed()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uvloop has no Windows build")
+def test_install_makes_loops_that_libraries_create_uvloops_too() -> None:
+    """Dramatiq's AsyncIO middleware makes its loop with asyncio.new_event_loop()."""
+    try:
+        eventloop.install()
+        loop = asyncio.new_event_loop()
+        assert type(loop).__module__.startswith("uvloop")
+        loop.close()
+    finally:
+        asyncio.set_event_loop_policy(None)

@@ -197,6 +197,7 @@ def worker(
         from .jobs.queue import Queue, Redispatcher, redispatch_lost_jobs
 
         get_engine(settings)  # schema up to date before any message is taken
+        eventloop.install()  # Dramatiq's job loop, made by its middleware, runs on uvloop too
         queue = Queue(settings)
         consumer = queue.worker(threads)
         redispatcher = Redispatcher(queue)

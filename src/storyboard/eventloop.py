@@ -16,7 +16,7 @@ try:
 except ImportError:  # pragma: no cover - only where uvloop does not build (Windows)
     uvloop = None  # type: ignore[assignment]
 
-__all__ = ["new_event_loop", "run"]
+__all__ = ["install", "new_event_loop", "run"]
 
 T = TypeVar("T")
 
@@ -31,3 +31,11 @@ def run(main: Coroutine[Any, Any, T], *, debug: bool | None = None) -> T:
     factory: Callable[[], asyncio.AbstractEventLoop] = new_event_loop
     with asyncio.Runner(debug=debug, loop_factory=factory) as runner:
         return runner.run(main)
+
+
+def install() -> None:
+    """Make every loop this process creates with ``asyncio.new_event_loop()`` the fast kind:
+    for libraries that create their own (Dramatiq's AsyncIO middleware). Process-wide: only for
+    a process that is a worker through and through."""
+    if uvloop is not None:
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
