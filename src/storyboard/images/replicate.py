@@ -191,9 +191,11 @@ class ReplicateClient(HttpImageClient):
         # The last search for lost predictions: (when, since when, found by prompt and seed).
         self._lost: tuple[float, datetime, dict[tuple[str, int], dict[str, Any]]] | None = None
         self._lost_lock = asyncio.Lock()
-        self._create_url = f"{self._base}/models/{owner}/{model_name}/predictions"
+        create_url = f"{self._base}/models/{owner}/{model_name}/predictions"
         if self._version:
-            self._create_url = f"{self._base}/predictions"
+            create_url = f"{self._base}/predictions"
+        # Parsed once: httpx checks a URL string character by character on every request.
+        self._create_url = httpx.URL(create_url)
         # The wait must end before the job's per-attempt timeout, or the attempt is cancelled
         # before it learns the prediction id and cannot cancel the prediction.
         self._wait = max(1, min(settings.replicate_wait, math.floor(settings.image_timeout) - 1))
@@ -508,7 +510,7 @@ class ReplicateClient(HttpImageClient):
     async def _send(
         self,
         method: str,
-        url: str,
+        url: str | httpx.URL,
         what: str,
         body: dict[str, Any] | None,
         headers: dict[str, str],
