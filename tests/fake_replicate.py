@@ -43,7 +43,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Self
 
@@ -112,6 +112,7 @@ class Plan:
     output_lag: float = 0.0  # seconds ``output`` is filled while ``status`` stays processing
     error: str | None = None  # the error text for failed predictions
     data_uri: bool = False  # output as a base64 data: URI (as sync mode did in 2024)
+    age: float = 0.0  # seconds its ``created_at`` lies in the past (made long ago, or skew)
 
 
 @dataclass
@@ -159,8 +160,8 @@ class FakePrediction:
 _ALPHABET = string.ascii_lowercase + string.digits
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _now(ago: float = 0.0) -> str:
+    return (datetime.now(UTC) - timedelta(seconds=ago)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _new_id() -> str:
@@ -485,7 +486,7 @@ class FakeReplicate:
             version=FLUX_SCHNELL_VERSION,
             input=body["input"],
             plan=plan,
-            created_at=_now(),
+            created_at=_now(plan.age),
         )
         self.predictions[prediction.id] = prediction
         self._schedule(prediction, request)

@@ -23,7 +23,7 @@ from storyboard.errors import (
     RetryableImageError,
 )
 from storyboard.images import DownloadError, ImageProvider, ImageRequest, ImageResult
-from storyboard.images.replicate import ReplicateClient
+from storyboard.images.replicate import FLUX_SCHNELL, ReplicateClient, build_input
 from tests.fake_replicate import (  # the fixtures register by import, under their own names
     FAKE_API_KEY,
     FLUX_SCHNELL_VERSION,
@@ -434,15 +434,16 @@ def test_resume_rules(fake: FakeReplicate) -> None:
 # --- a prediction whose id a crash lost --------------------------------------------------------
 
 
-def lose_a_prediction(fake: FakeReplicate, prompt: str = "p", seed: int = 7) -> str:
+def lose_a_prediction(fake: FakeReplicate, request: ImageRequest | None = None, *,
+                      age: float = 0.0) -> str:
     """A worker dies while its create is held by ``Prefer: wait``: Replicate made the
     prediction, but its id never reached us (here the attempt is cancelled mid-create)."""
-    fake.plan(latency=0.5)
+    fake.plan(latency=0.5, age=age)
     before = len(fake.predictions)
 
     async def main() -> None:
         async with ReplicateClient(settings=settings_for(fake, replicate_wait=60)) as client:
-            attempt = asyncio.ensure_future(client.generate(ImageRequest(prompt, seed=seed)))
+            attempt = asyncio.ensure_future(client.generate(request or ImageRequest("p", seed=7)))
             while len(fake.predictions) == before:
                 await asyncio.sleep(0.01)
             attempt.cancel()
@@ -453,11 +454,15 @@ def lose_a_prediction(fake: FakeReplicate, prompt: str = "p", seed: int = 7) -> 
     return list(fake.predictions)[-1]
 
 
-def lost_request(since: datetime, prompt: str = "p", seed: int = 7) -> ImageRequest:
-    return ImageRequest(prompt, seed=seed, find_lost_since=since)
+def lost_request(since: datetime, prompt: str = "p", seed: int = 7, **fields: Any) -> ImageRequest:
+    return ImageRequest(prompt, seed=seed, find_lost_since=since, **fields)
 
 
-def test_a_lost_prediction_is_found_by_prompt_and_seed_not_paid_twice(fake: FakeReplicate) -> None:
+def list_requests(fake: FakeReplicate) -> int:
+    return len(fake.requests_to("GET", "^/v1/predictions$"))
+
+
+def test_a_lost_prediction_is_found_by_its_inputs_not_paid_twice(fake: FakeReplicate) -> None:
     since = datetime.now(UTC)
     lost = lose_a_prediction(fake)
     seen: list[str] = []
@@ -472,51 +477,90 @@ def test_a_lost_prediction_is_found_by_prompt_and_seed_not_paid_twice(fake: Fake
     assert listing.headers["authorization"] == f"Bearer {KEY}"
 
 
-@pytest.mark.parametrize("other", ["seed", "prompt", "since"])
-def test_only_the_same_request_made_since_then_is_taken(fake: FakeReplicate, other: str) -> None:
-    since = datetime.now(UTC)
-    lost = lose_a_prediction(fake)
+@pytest.mark.parametrize("other", ["seed", "prompt", "aspect_ratio", "too_old"])
+def test_only_the_very_same_request_made_since_then_is_taken(
+    fake: FakeReplicate, other: str
+) -> None:
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    # Made 7 minutes ago: before the search's start even allowing 5 minutes of clock skew.
+    lost = lose_a_prediction(fake, age=420 if other == "too_old" else 0)
     request = {
         "seed": lost_request(since, seed=8),
         "prompt": lost_request(since, prompt="another scene"),
-        "since": lost_request(datetime.now(UTC) + timedelta(seconds=1)),  # made before then
+        "aspect_ratio": lost_request(since, aspect_ratio="9:16"),
+        "too_old": lost_request(since),
     }[other]
     result = run(fake, request)
     assert result.prediction_id != lost and len(fake.creations) == 2
 
 
+def test_a_clock_running_ahead_of_replicates_still_finds_it(fake: FakeReplicate) -> None:
+    lost = lose_a_prediction(fake)
+    ahead = datetime.now(UTC) + timedelta(minutes=2)  # "since" later than Replicate's time
+    assert run(fake, lost_request(ahead)).prediction_id == lost
+
+
 def test_the_search_pages_back_to_its_start_and_no_further(fake: FakeReplicate) -> None:
     fake.list_page_size = 2
     for _ in range(3):
+        fake.plan(age=600)
         create_elsewhere(fake)  # older than the search's start: never looked at
     since = datetime.now(UTC)
     lost = lose_a_prediction(fake)
     for _ in range(4):
         create_elsewhere(fake)  # newer: the lost one is on the third page
     assert run(fake, lost_request(since)).prediction_id == lost
-    assert len(fake.requests_to("GET", "^/v1/predictions$")) == 3
+    assert list_requests(fake) == 3
 
 
 def test_a_lost_prediction_that_failed_is_made_again(fake: FakeReplicate) -> None:
     since = datetime.now(UTC)
     fake.plan("failed", latency=0.0)
-    create_elsewhere(fake, prompt="p", seed=7)
+    create_elsewhere(fake, **build_input(FLUX_SCHNELL, lost_request(since), {}))
     result = run(fake, lost_request(since))
     assert len(fake.creations) == 2 and result.prediction_id in fake.predictions
 
 
-def test_an_unreadable_list_means_creating_anew(fake: FakeReplicate) -> None:
+def test_a_useless_recorded_prediction_falls_back_to_the_lost_one(fake: FakeReplicate) -> None:
+    """Attempt 1 recorded a prediction that failed; attempt 2's create was lost in a crash."""
+    since = datetime.now(UTC)
+    fake.plan("failed", latency=0.0)
+    recorded = create_elsewhere(fake)
+    lost = lose_a_prediction(fake)
+    result = run(fake, lost_request(since, resume_prediction_id=recorded))
+    assert result.prediction_id == lost and len(fake.creations) == 2
+
+
+@pytest.mark.parametrize("answer", [
+    {"status": 503}, {"status": 405}, {"status": 200, "body": {"results": "nonsense"}},
+], ids=["503", "405", "malformed"])
+def test_an_unreadable_list_means_creating_anew(fake: FakeReplicate, answer: dict[str, Any]) -> None:
     since = datetime.now(UTC)
     lose_a_prediction(fake)
-    fake.fail_next("list", 503)
+    fake.fail_next("list", answer["status"], body=answer.get("body"))
     run(fake, lost_request(since))
-    assert len(fake.requests_to("GET", "^/v1/predictions$")) == 1
+    assert list_requests(fake) == 1
     assert len(fake.creations) == 2  # best effort: the image is still made
+
+
+def test_a_next_page_on_another_origin_is_not_followed(fake: FakeReplicate) -> None:
+    """The key goes to the API's origin only: localhost is this same fake, another origin."""
+    since = datetime.now(UTC)
+    elsewhere = f"http://localhost:{fake.port}/v1/predictions?cursor=0"
+    fake.fail_next("list", 200, body={"results": [], "next": elsewhere})
+    run(fake, lost_request(since))
+    assert list_requests(fake) == 1
+
+
+def test_a_rejected_key_while_looking_is_an_account_error(fake: FakeReplicate) -> None:
+    fake.fail_next("list", 401)
+    fails(fake, AccountError, lost_request(datetime.now(UTC)))
+    assert fake.creations == []
 
 
 def test_one_search_serves_every_scene_resuming_together(fake: FakeReplicate) -> None:
     since = datetime.now(UTC)
-    lost = [lose_a_prediction(fake, seed=seed) for seed in (1, 2, 3)]
+    lost = [lose_a_prediction(fake, ImageRequest("p", seed=seed)) for seed in (1, 2, 3)]
 
     async def main() -> list[ImageResult]:
         async with ReplicateClient(settings=settings_for(fake)) as client:
@@ -525,7 +569,7 @@ def test_one_search_serves_every_scene_resuming_together(fake: FakeReplicate) ->
 
     results = asyncio.run(main())
     assert [r.prediction_id for r in results] == lost
-    assert len(fake.requests_to("GET", "^/v1/predictions$")) == 1
+    assert list_requests(fake) == 1
     assert len(fake.creations) == 3
 
 

@@ -20,9 +20,10 @@ from PIL import Image
 
 from storyboard import StoryboardEntry, generate_storyboard_task, get_job, save_generated_video
 from storyboard.config import Settings, get_settings
-from storyboard.db import get_engine
+from storyboard.db import get_engine, update_job
 from storyboard.jobs import JobRuntime, run_storyboard_job
 from storyboard.jobs.review import request_regeneration
+from storyboard.scenes import parse_prompt_to_scenes
 from storyboard.storage import path_for_url
 from tests.fake_replicate import (  # the fixtures register by import, under their own names
     FAKE_API_KEY,
@@ -170,6 +171,32 @@ def test_each_scene_gets_its_own_seed_recorded_before_its_request(fake: FakeRepl
     assert again[0].seed == seeds[0] and again[2].seed == seeds[2]
     assert again[1].seed not in (None, seeds[1])
     assert fake.creations[-1].body["input"]["seed"] == again[1].seed
+
+
+def interrupted(settings: Settings, params: dict[str, Any], seeds: list[int | None]) -> int:
+    """A job as a worker killed mid-run leaves it: scenes planned and seeded, none drawn."""
+    job_id = new_job(params)
+    entries = [StoryboardEntry(scene=scene, seed=seed) for scene, seed in zip(
+        parse_prompt_to_scenes("A robot exploring Mars", params["duration"], params["style"]),
+        seeds, strict=True)]
+    update_job(get_engine(settings), job_id, status="generating_storyboard",
+               storyboard_data=json.dumps([e.model_dump(mode="json") for e in entries]))
+    return job_id
+
+
+def test_a_resumed_job_looks_for_lost_predictions_only_with_seeds_of_its_own(
+    fake: FakeReplicate,
+) -> None:
+    """Random seeds are ours alone: a resumed job looks its scenes up (one listing for all of
+    them). A seed the user gave may be shared by an identical job: no looking, just creating."""
+    settings = settings_for(fake)
+    assert run_job(interrupted(settings, THREE_SCENES, [11, 12, 13]), settings) == "storyboard_ready"
+    assert len(fake.requests_to("GET", "^/v1/predictions$")) == 1
+    fake.reset()
+    user_seeded = {**THREE_SCENES, "seed": 42}
+    assert run_job(interrupted(settings, user_seeded, [42, 43, 44]), settings) == "storyboard_ready"
+    assert fake.requests_to("GET", "^/v1/predictions$") == []
+    assert sorted(c.body["input"]["seed"] for c in fake.creations) == [42, 43, 44]
 
 
 # --- 4: retryable and permanent errors, through the job --------------------------------------

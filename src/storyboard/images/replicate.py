@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import math
 import re
@@ -27,14 +28,20 @@ import ssl
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
 from ..config import Settings, get_settings
-from ..errors import AccountError, ConfigurationError, PermanentImageError, RetryableImageError
+from ..errors import (
+    AccountError,
+    ConfigurationError,
+    ImageGenerationError,
+    PermanentImageError,
+    RetryableImageError,
+)
 from .base import ImageRequest, ImageResult, PredictionCallback
 from .download import DownloadError, download_image, first_output_url, flagged_as_nsfw
 from .transport import HttpImageClient, PooledTransport, parse_retry_after
@@ -63,16 +70,22 @@ _TOKEN = re.compile(r"[\x21-\x7e]+")  # printable ASCII: safe in a header
 _MODEL = re.compile(r"([\w.-]+)/([\w.-]+)(?::([\w.-]+))?")
 _LOST_PAGES = 10  # pages of 100 searched for a lost prediction: more than a worker has in flight
 _LOST_FRESH = 30.0  # seconds one search of the account's predictions serves later lookups
+_LOST_TIMEOUT = 10.0  # seconds a search may take before the attempt gives up and creates anew
+# Replicate keeps an API prediction's inputs and outputs for an hour: older ones are no use.
+_RETENTION = timedelta(hours=1)
+# Our clock and Replicate's may disagree; the random seed, not the time, tells predictions apart.
+_CLOCK_SKEW = timedelta(minutes=5)
 
 
-def _lost_key(inputs: object) -> tuple[str, int] | None:
-    """What tells one of our requests from any other: its prompt and its seed."""
-    if not isinstance(inputs, dict):
+def _lost_key(inputs: object) -> str | None:
+    """What tells one of our requests from any other: all of its inputs (the seed among them
+    random), in a canonical form."""
+    if not isinstance(inputs, dict) or "seed" not in inputs:
         return None
-    prompt, seed = inputs.get("prompt"), inputs.get("seed")
-    if isinstance(prompt, str) and isinstance(seed, int) and not isinstance(seed, bool):
-        return prompt, seed
-    return None
+    try:
+        return json.dumps(inputs, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
 
 
 def _created_at(prediction: dict[str, Any]) -> datetime | None:
@@ -235,7 +248,8 @@ class ReplicateClient(HttpImageClient):
         prediction = None
         if request.resume_prediction_id:
             prediction = await self._resume(request.resume_prediction_id)
-        elif request.find_lost_since is not None:
+        if prediction is None and request.find_lost_since is not None:
+            # Also after a recorded prediction that is no use: a later create may be the lost one.
             prediction = await self._find_lost(inputs, request.find_lost_since)
         if prediction is None:
             prediction = await self._create(inputs)
@@ -343,43 +357,54 @@ class ReplicateClient(HttpImageClient):
         return None
 
     async def _find_lost(self, inputs: dict[str, Any], since: datetime) -> dict[str, Any] | None:
-        """The prediction an interrupted run created for ``inputs`` without learning its id
-        (it died during the create's ``Prefer: wait``), found by model, prompt and seed among
-        the account's predictions made since ``since``; None if there is none worth resuming.
-        Best effort: if the list cannot be read, the caller creates anew."""
+        """The prediction an interrupted run created for exactly ``inputs`` (their seed is
+        random) without learning its id, because it died while the create was held by
+        ``Prefer: wait``; looked for among the account's predictions made since ``since``.
+        None when there is none worth resuming. Best effort: when the list cannot be read in
+        time the caller creates anew; only a rejected key is an error."""
         key = _lost_key(inputs)
         if key is None:
             return None
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        since = max(since, datetime.now(UTC) - _RETENTION) - _CLOCK_SKEW
         try:
-            found = await self._recent_predictions(since)
-        except RetryableImageError as exc:
+            async with asyncio.timeout(_LOST_TIMEOUT):
+                found = await self._recent_predictions(since)
+        except AccountError:
+            raise
+        except (ImageGenerationError, TimeoutError, httpx.InvalidURL) as exc:
             log.warning("replicate: could not look for a lost prediction (%s)", exc)
             return None
-        prediction = found.pop(key, None)
-        if prediction is None:
+        # (A walk kept from earlier may reach further back than this caller asked.)
+        candidates = [p for p in found.get(key, []) if (_created_at(p) or since) >= since]
+        if not candidates:
             return None
+        # Of several tries at the same request, the one with an image, else one still running.
+        prediction = min(candidates, key=lambda p: (
+            not (p["status"] == "succeeded" and first_output_url(p["output"])),
+            p["status"] not in RUNNING))
+        found[key].remove(prediction)  # handed to one caller only
         log.info("replicate: found prediction %s, created by an interrupted run", prediction["id"])
         return await self._worth_resuming(prediction)
 
-    async def _recent_predictions(self, since: datetime) -> dict[tuple[str, int], dict[str, Any]]:
-        """This model's predictions made since ``since``, newest first, by (prompt, seed). One
-        walk of ``GET /predictions`` serves every scene that resumes soon after it: a worker
-        restarting with hundreds of scenes in flight lists the account once, not per scene."""
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
+    async def _recent_predictions(self, since: datetime) -> dict[str, list[dict[str, Any]]]:
+        """This model's predictions made since ``since``, by their inputs. One walk of
+        ``GET /predictions`` serves every scene that resumes soon after it: a worker restarting
+        with hundreds of scenes in flight lists the account once, not once per scene."""
         async with self._lost_lock:
             cached = self._lost
             if (cached is not None and cached[1] <= since
                     and time.monotonic() - cached[0] < _LOST_FRESH):
                 return cached[2]
             walked_at = time.monotonic()
-            found: dict[tuple[str, int], dict[str, Any]] = {}
-            url: str | None = f"{self._base}/predictions"
-            for _ in range(_LOST_PAGES):
-                if url is None:
-                    break
+            found: dict[str, list[dict[str, Any]]] = {}
+            url: str | httpx.URL | None = httpx.URL(f"{self._base}/predictions")
+            pages = 0
+            while url is not None and pages < _LOST_PAGES:
                 response = await self._send("GET", url, "list", None, self._auth())
                 results, url = self._page(response)
+                pages += 1
                 for prediction in results:
                     created = _created_at(prediction)
                     if created is not None and created < since:
@@ -387,7 +412,10 @@ class ReplicateClient(HttpImageClient):
                         break
                     key = _lost_key(prediction.get("input"))
                     if key is not None and prediction.get("model") in (None, self._model_name):
-                        found.setdefault(key, prediction)  # the newest of any duplicates
+                        found.setdefault(key, []).append(prediction)
+            if url is not None:
+                log.warning("replicate: stopped looking for lost predictions after %d pages",
+                            pages)
             self._lost = (walked_at, since, found)
             return found
 
@@ -398,13 +426,13 @@ class ReplicateClient(HttpImageClient):
             raise self._error(response, "list", missing_model=False)
         try:
             page = response.json()
-            results, following = page["results"], page.get("next")
+            results, following = page["results"] or [], page.get("next")
+            predictions = [
+                {"output": None, "status": "starting", **p} for p in results
+                if isinstance(p, dict) and isinstance(p.get("id"), str) and _ID.fullmatch(p["id"])
+            ]
         except (ValueError, KeyError, TypeError) as exc:
             raise RetryableImageError("Replicate list: malformed page") from exc
-        predictions = [
-            {"output": None, "status": "starting", **p} for p in results or []
-            if isinstance(p, dict) and isinstance(p.get("id"), str) and _ID.fullmatch(p["id"])
-        ]
         if isinstance(following, str):
             parts, base = urllib.parse.urlsplit(following), urllib.parse.urlsplit(self._base)
             if (parts.scheme, parts.netloc) == (base.scheme, base.netloc):

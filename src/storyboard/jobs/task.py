@@ -176,7 +176,7 @@ class SceneRunner:
             entry.prediction_id = prediction_id
             await self.save()
 
-        lost = entry.scene.scene_number in self.may_be_lost and entry.prediction_id is None
+        lost = entry.scene.scene_number in self.may_be_lost
         request = scene_request(entry, self.params, len(self.entries), s.output_format,
                                 self.lost_since if lost else None)
         try:
@@ -432,12 +432,15 @@ async def _run(job_id: int, row: GeneratedVideo, rt: JobRuntime, started: float)
     runner = SceneRunner(rt, job_id, job_parameters(row), entries,
                          _concurrency(rt, len(entries)))
     runner.cost = row.actual_cost or 0.0  # images made before this run were already paid for
-    findable = bool(getattr(rt.provider, "finds_lost_predictions", False))
+    # Only a seed we drew at random tells this scene's requests from any other job's (two jobs
+    # given the same seed and prompt would ask for identical images).
+    findable = (bool(getattr(rt.provider, "finds_lost_predictions", False))
+                and runner.params.get("seed") is None)
     if findable:
-        # A scene with a seed but no prediction id was perhaps being created when the last run
-        # died: the provider may have it, made since the job was.
-        runner.may_be_lost = {e.scene.scene_number for e in entries if e.seed is not None
-                              and e.prediction_id is None and e.generation_status == "pending"}
+        # A scene still to draw that already has its seed was perhaps being created when the
+        # last run died, without its prediction id ever arriving: the provider may have it.
+        runner.may_be_lost = {e.scene.scene_number for e in entries
+                              if e.seed is not None and e.generation_status == "pending"}
         runner.lost_since = row.created_at
     choose_seeds(entries, runner.params, findable=findable)  # written below, before any request
     todo = sum(1 for e in entries if e.generation_status == "pending")
