@@ -113,6 +113,7 @@ class Plan:
     error: str | None = None  # the error text for failed predictions
     data_uri: bool = False  # output as a base64 data: URI (as sync mode did in 2024)
     age: float = 0.0  # seconds its ``created_at`` lies in the past (made long ago, or skew)
+    answer_delay: float = 0.0  # seconds the create's answer lags the prediction (a slow network)
 
 
 @dataclass
@@ -495,6 +496,8 @@ class FakeReplicate:
                 cancel_after, self._do_cancel, prediction
             )
             prediction.timers.append(handle)
+        if plan.answer_delay:
+            await asyncio.sleep(plan.answer_delay)
         wait = self._prefer_wait(request.headers.get("prefer", ""))
         if wait:
             with contextlib.suppress(TimeoutError):

@@ -22,7 +22,13 @@ from storyboard.errors import (
     PermanentImageError,
     RetryableImageError,
 )
-from storyboard.images import DownloadError, ImageProvider, ImageRequest, ImageResult
+from storyboard.images import (
+    DownloadError,
+    ImageProvider,
+    ImageRequest,
+    ImageResult,
+    LostSearch,
+)
 from storyboard.images.replicate import FLUX_SCHNELL, ReplicateClient, build_input
 from tests.fake_replicate import (  # the fixtures register by import, under their own names
     FAKE_API_KEY,
@@ -455,7 +461,9 @@ def lose_a_prediction(fake: FakeReplicate, request: ImageRequest | None = None, 
 
 
 def lost_request(since: datetime, prompt: str = "p", seed: int = 7, **fields: Any) -> ImageRequest:
-    return ImageRequest(prompt, seed=seed, find_lost_since=since, **fields)
+    """A resumed scene's request: its seed is its own, and a run that died may have made it."""
+    return ImageRequest(prompt, seed=seed, unique_inputs=True, **fields,
+                        find_lost=LostSearch(since=since, listed_after=datetime.now(UTC)))
 
 
 def list_requests(fake: FakeReplicate) -> int:
@@ -511,6 +519,48 @@ def test_the_search_pages_back_to_its_start_and_no_further(fake: FakeReplicate) 
         create_elsewhere(fake)  # newer: the lost one is on the third page
     assert run(fake, lost_request(since)).prediction_id == lost
     assert list_requests(fake) == 3
+
+
+def test_an_attempt_whose_create_went_unanswered_is_followed_by_a_lookup(
+    fake: FakeReplicate,
+) -> None:
+    """Within one process: the create reached Replicate but the attempt timed out before the
+    answer came. The next attempt with the same inputs finds the prediction, if the inputs are
+    the scene's own; with a seed another job may share it creates anew."""
+    for unique in (True, False):
+        fake.reset()
+        fake.plan(latency=0.1, answer_delay=2.0)
+
+        async def main() -> ImageResult:
+            request = ImageRequest("p", seed=7, unique_inputs=unique)
+            async with ReplicateClient(settings=settings_for(fake, replicate_wait=60)) as client:
+                with pytest.raises(TimeoutError):
+                    async with asyncio.timeout(0.5):
+                        await client.generate(request)
+                return await client.generate(request)
+
+        result = asyncio.run(main())
+        made = list(fake.predictions)
+        if unique:
+            assert made == [result.prediction_id] and list_requests(fake) == 1
+        else:
+            assert len(made) == 2 and list_requests(fake) == 0
+
+
+def test_a_listing_older_than_the_loss_is_not_reused(fake: FakeReplicate) -> None:
+    """Scenes of one run share a listing; a run resumed later (another job, whose worker died
+    after that listing) lists again rather than miss its lost prediction."""
+    since = datetime.now(UTC)
+
+    async def main() -> tuple[ImageResult, ImageResult]:
+        async with ReplicateClient(settings=settings_for(fake)) as client:
+            first = await client.generate(lost_request(since, seed=1))  # lists: nothing lost
+            await asyncio.to_thread(lose_a_prediction, fake, ImageRequest("p", seed=2))
+            return first, await client.generate(lost_request(since, seed=2))
+
+    first, second = asyncio.run(main())
+    assert second.prediction_id == list(fake.predictions)[1]  # the lost one, not a new one
+    assert list_requests(fake) == 2 and len(fake.creations) == 2
 
 
 def test_a_lost_prediction_that_failed_is_made_again(fake: FakeReplicate) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..config import Settings
 from ..errors import ConfigurationError
-from .base import ImageProvider, ImageRequest, ImageResult, PredictionCallback
+from .base import ImageProvider, ImageRequest, ImageResult, LostSearch, PredictionCallback
 from .download import DownloadError
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "ImageProvider",
     "ImageRequest",
     "ImageResult",
+    "LostSearch",
     "PredictionCallback",
     "make_provider",
     "provider_name",

@@ -17,11 +17,19 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..schemas import Scene
 
-__all__ = ["ImageProvider", "ImageRequest", "ImageResult", "PredictionCallback"]
+__all__ = ["ImageProvider", "ImageRequest", "ImageResult", "LostSearch", "PredictionCallback"]
 
 # Called with the provider's prediction id as soon as it exists, before waiting on it, so a
 # crashed job can resume that prediction instead of paying for a new one.
 PredictionCallback = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class LostSearch:
+    """Where to look for a prediction an earlier run created without learning its id."""
+
+    since: datetime  # it was created after this
+    listed_after: datetime  # a listing of the account made before this may not show it
 
 
 @dataclass(frozen=True)
@@ -39,8 +47,11 @@ class ImageRequest:
     resume_prediction_id: str | None = None
     # An earlier run may have created this image and died before it learned the prediction's
     # id (during a create's `Prefer: wait`): providers that can look predictions up by their
-    # inputs (``finds_lost_predictions``) look for one made since then before creating anew.
-    find_lost_since: datetime | None = None
+    # inputs (``finds_lost_predictions``) look for it before creating anew.
+    find_lost: LostSearch | None = None
+    # The seed was drawn at random for this scene, so a prediction with exactly these inputs can
+    # only be this scene's: a provider may adopt one it finds (never for a seed two jobs share).
+    unique_inputs: bool = False
 
     def model_input(self) -> dict[str, Any]:
         """The inputs every Flux-style model takes (Replicate's and a Cog server's): one image."""

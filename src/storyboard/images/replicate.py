@@ -42,7 +42,7 @@ from ..errors import (
     PermanentImageError,
     RetryableImageError,
 )
-from .base import ImageRequest, ImageResult, PredictionCallback
+from .base import ImageRequest, ImageResult, LostSearch, PredictionCallback
 from .download import DownloadError, download_image, first_output_url, flagged_as_nsfw
 from .transport import HttpImageClient, PooledTransport, parse_retry_after
 
@@ -86,6 +86,15 @@ def _lost_key(inputs: object) -> str | None:
         return json.dumps(inputs, sort_keys=True, separators=(",", ":"))
     except (TypeError, ValueError):
         return None
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _unsent(exc: httpx.HTTPError) -> bool:
+    """The request never left: Replicate cannot have acted on it."""
+    return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
 def _created_at(prediction: dict[str, Any]) -> datetime | None:
@@ -201,9 +210,11 @@ class ReplicateClient(HttpImageClient):
             )
         owner, model_name, self._version = match.groups()
         self._model_name = f"{owner}/{model_name}"
-        # The last search for lost predictions: (when, since when, found by prompt and seed).
-        self._lost: tuple[float, datetime, dict[tuple[str, int], dict[str, Any]]] | None = None
+        # The last search for lost predictions: (when, since when, found by inputs, its wall
+        # clock start), and the creates of this process whose answers never came, by inputs.
+        self._lost: tuple[float, datetime, dict[str, list[dict[str, Any]]], datetime] | None = None
         self._lost_lock = asyncio.Lock()
+        self._unanswered: dict[str, datetime] = {}
         create_url = f"{self._base}/models/{owner}/{model_name}/predictions"
         if self._version:
             create_url = f"{self._base}/predictions"
@@ -248,9 +259,11 @@ class ReplicateClient(HttpImageClient):
         prediction = None
         if request.resume_prediction_id:
             prediction = await self._resume(request.resume_prediction_id)
-        if prediction is None and request.find_lost_since is not None:
+        if prediction is None and request.unique_inputs:
             # Also after a recorded prediction that is no use: a later create may be the lost one.
-            prediction = await self._find_lost(inputs, request.find_lost_since)
+            search = self._lost_search(inputs, request.find_lost)
+            if search is not None:
+                prediction = await self._find_lost(inputs, search)
         if prediction is None:
             prediction = await self._create(inputs)
         pid: str = prediction["id"]
@@ -324,10 +337,16 @@ class ReplicateClient(HttpImageClient):
             "Cancel-After": f"{max(5, math.ceil(self._settings.image_timeout))}s",
         }
         timeout = httpx.Timeout(10.0, read=self._wait + 5.0, pool=None)
+        sent_at = datetime.now(UTC)
         try:
             response = await self._send("POST", self._create_url, "create", body, headers, timeout)
         except asyncio.CancelledError:
             log.warning("replicate: attempt cancelled while creating a prediction (id unknown)")
+            self._note_unanswered(inputs, sent_at)
+            raise
+        except RetryableImageError as exc:
+            if isinstance(exc.__cause__, httpx.HTTPError) and not _unsent(exc.__cause__):
+                self._note_unanswered(inputs, sent_at)  # Replicate may have made it all the same
             raise
         prediction = self._parse(response, "create", missing_model=True)
         log.info("replicate: created prediction %s (%s)", prediction["id"], prediction["status"])
@@ -356,21 +375,42 @@ class ReplicateClient(HttpImageClient):
         log.info("replicate: prediction %s ended %s; creating a new one", pid, status)
         return None
 
-    async def _find_lost(self, inputs: dict[str, Any], since: datetime) -> dict[str, Any] | None:
-        """The prediction an interrupted run created for exactly ``inputs`` (their seed is
-        random) without learning its id, because it died while the create was held by
-        ``Prefer: wait``; looked for among the account's predictions made since ``since``.
-        None when there is none worth resuming. Best effort: when the list cannot be read in
-        time the caller creates anew; only a rejected key is an error."""
+    def _note_unanswered(self, inputs: dict[str, Any], sent_at: datetime) -> None:
+        """A create for ``inputs`` was sent and its answer never came: the next attempt with the
+        same inputs looks for the prediction it may have made."""
+        key = _lost_key(inputs)
+        if key is None:
+            return
+        stale = sent_at - _RETENTION
+        for old in [k for k, when in self._unanswered.items() if when < stale]:
+            del self._unanswered[old]
+        self._unanswered.setdefault(key, sent_at)
+
+    def _lost_search(self, inputs: dict[str, Any], asked: LostSearch | None) -> LostSearch | None:
+        """Where to look before creating: where the job asks (a run that died), widened to an
+        earlier attempt of this process whose create went unanswered."""
+        key = _lost_key(inputs)
+        sent_at = self._unanswered.pop(key, None) if key is not None else None
+        if sent_at is None:
+            return asked
+        since = sent_at if asked is None else min(sent_at, asked.since)
+        return LostSearch(since=since, listed_after=datetime.now(UTC))
+
+    async def _find_lost(self, inputs: dict[str, Any], search: LostSearch) -> dict[str, Any] | None:
+        """The prediction an earlier attempt created for exactly ``inputs`` (their seed is
+        random) without learning its id (its worker died while the create was held by
+        ``Prefer: wait``, or the answer never came), looked for among the account's predictions
+        made since ``search.since``. None when there is none worth resuming. Best effort: when
+        the list cannot be read in time the caller creates anew; only a rejected key is an
+        error."""
         key = _lost_key(inputs)
         if key is None:
             return None
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
+        since = _aware(search.since)
         since = max(since, datetime.now(UTC) - _RETENTION) - _CLOCK_SKEW
         try:
             async with asyncio.timeout(_LOST_TIMEOUT):
-                found = await self._recent_predictions(since)
+                found = await self._recent_predictions(since, _aware(search.listed_after))
         except AccountError:
             raise
         except (ImageGenerationError, TimeoutError, httpx.InvalidURL) as exc:
@@ -388,16 +428,19 @@ class ReplicateClient(HttpImageClient):
         log.info("replicate: found prediction %s, created by an interrupted run", prediction["id"])
         return await self._worth_resuming(prediction)
 
-    async def _recent_predictions(self, since: datetime) -> dict[str, list[dict[str, Any]]]:
-        """This model's predictions made since ``since``, by their inputs. One walk of
-        ``GET /predictions`` serves every scene that resumes soon after it: a worker restarting
-        with hundreds of scenes in flight lists the account once, not once per scene."""
+    async def _recent_predictions(
+        self, since: datetime, listed_after: datetime
+    ) -> dict[str, list[dict[str, Any]]]:
+        """This model's predictions made since ``since``, by their inputs, from a listing made
+        after ``listed_after``. One walk of ``GET /predictions`` serves every scene of a run
+        that resumes together: a worker restarting with hundreds of scenes in flight lists the
+        account once, not once per scene."""
         async with self._lost_lock:
             cached = self._lost
-            if (cached is not None and cached[1] <= since
+            if (cached is not None and cached[1] <= since and cached[3] >= listed_after
                     and time.monotonic() - cached[0] < _LOST_FRESH):
                 return cached[2]
-            walked_at = time.monotonic()
+            walked_at, walk_started = time.monotonic(), datetime.now(UTC)
             found: dict[str, list[dict[str, Any]]] = {}
             url: str | httpx.URL | None = httpx.URL(f"{self._base}/predictions")
             pages = 0
@@ -416,7 +459,7 @@ class ReplicateClient(HttpImageClient):
             if url is not None:
                 log.warning("replicate: stopped looking for lost predictions after %d pages",
                             pages)
-            self._lost = (walked_at, since, found)
+            self._lost = (walked_at, since, found, walk_started)
             return found
 
     def _page(self, response: httpx.Response) -> tuple[list[dict[str, Any]], str | None]:
@@ -549,9 +592,9 @@ class ReplicateClient(HttpImageClient):
                 method, url, json=body, headers=headers, timeout=timeout
             )
         except httpx.HTTPError as exc:
-            unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-            if what == "create" and not unsent:
-                # Replicate may have started (and will bill) it; Cancel-After stops it in time.
+            if what == "create" and not _unsent(exc):
+                # Replicate may have made (and will bill) it: the next attempt with the same
+                # inputs looks for it before creating anew.
                 log.warning("replicate: create failed after sending (%s)", type(exc).__name__)
             detail = self._redact(str(exc)) or "no detail"
             raise RetryableImageError(f"Replicate {what}: {type(exc).__name__} ({detail})") from exc

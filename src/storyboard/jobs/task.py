@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -43,7 +43,7 @@ from ..errors import (
     RetryableImageError,
     StoryboardError,
 )
-from ..images import DownloadError, ImageProvider, ImageRequest, ImageResult
+from ..images import DownloadError, ImageProvider, ImageRequest, ImageResult, LostSearch
 from ..scenes import parse_prompt_to_scenes
 from ..schemas import GenerationRequest, JobStatus, StoryboardEntry, VideoProgress
 from ..storage import save_image, url_for
@@ -78,7 +78,7 @@ def job_parameters(row: GeneratedVideo) -> dict[str, Any]:
 
 def scene_request(
     entry: StoryboardEntry, params: dict[str, Any], scenes_total: int, output_format: str,
-    find_lost_since: datetime | None = None,
+    find_lost: LostSearch | None = None, unique_inputs: bool = False,
 ) -> ImageRequest:
     """The image request for one scene of a job with ``params``."""
     return ImageRequest(
@@ -89,7 +89,8 @@ def scene_request(
         scene=entry.scene,
         scenes_total=scenes_total,
         resume_prediction_id=entry.prediction_id,
-        find_lost_since=find_lost_since,
+        find_lost=find_lost,
+        unique_inputs=unique_inputs,
     )
 
 
@@ -128,10 +129,12 @@ class SceneRunner:
         self.produced = 0
         self.billed: set[str] = set()  # prediction ids whose cost is already in self.cost
         self.media_dir = rt.settings.media_dir  # resolved once: it walks the path on disk
-        # Scenes an interrupted run may have asked the provider for without learning the
-        # prediction's id, and since when: their first request looks for that prediction.
+        # Whether the scenes' seeds are ours alone (see ``choose_seeds``); the scenes an
+        # interrupted run may have asked the provider for without learning the prediction's id,
+        # and where to look for those.
+        self.unique_seeds = False
         self.may_be_lost: set[int] = set()
-        self.lost_since: datetime | None = None
+        self.lost_search: LostSearch | None = None
 
     def bill(self, prediction_id: str | None, cost: float) -> None:
         """Count what a prediction cost, once, however many attempts saw it."""
@@ -178,7 +181,7 @@ class SceneRunner:
 
         lost = entry.scene.scene_number in self.may_be_lost
         request = scene_request(entry, self.params, len(self.entries), s.output_format,
-                                self.lost_since if lost else None)
+                                self.lost_search if lost else None, self.unique_seeds)
         try:
             # Waiting for a slot or for the rate limit happens here, on our side; the 120 s
             # limit is the provider's time for the image, so it starts after.
@@ -439,9 +442,10 @@ async def _run(job_id: int, row: GeneratedVideo, rt: JobRuntime, started: float)
     if findable:
         # A scene still to draw that already has its seed was perhaps being created when the
         # last run died, without its prediction id ever arriving: the provider may have it.
+        runner.unique_seeds = True
         runner.may_be_lost = {e.scene.scene_number for e in entries
                               if e.seed is not None and e.generation_status == "pending"}
-        runner.lost_since = row.created_at
+        runner.lost_search = LostSearch(since=row.created_at, listed_after=utcnow())
     choose_seeds(entries, runner.params, findable=findable)  # written below, before any request
     todo = sum(1 for e in entries if e.generation_status == "pending")
     if not await rt.writer.update(
