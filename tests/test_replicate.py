@@ -6,6 +6,7 @@ import asyncio
 import io
 import logging
 import socket
+import struct
 import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -337,6 +338,30 @@ def test_a_connection_dropped_without_an_answer_is_retryable(fake: FakeReplicate
         base_url = f"http://127.0.0.1:{server.getsockname()[1]}/v1"
         error = fails(fake, RetryableImageError, replicate_base_url=base_url)
     assert "RemoteProtocolError" in str(error)
+
+
+def test_a_connection_reset_after_the_create_was_sent_may_have_made_it(
+    fake: FakeReplicate, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A reset once the request went out is a read error, not a connection never made: the
+    create may have reached Replicate, so the next attempt with its inputs looks for it."""
+    with socket.socket() as server:  # accepts, reads the request, resets the connection
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def reset() -> None:
+            conn, _ = server.accept()
+            conn.recv(65536)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()  # SO_LINGER 0: an RST, not a FIN
+
+        threading.Thread(target=reset, daemon=True).start()
+
+        with caplog.at_level(logging.WARNING, logger="storyboard"):
+            error = fails(fake, RetryableImageError, max_retries=1,
+                          replicate_base_url=f"http://127.0.0.1:{server.getsockname()[1]}/v1")
+    assert "ReadError" in str(error) and "ConnectError" not in str(error)
+    assert "create failed after sending" in caplog.text
 
 
 def test_rejected_key_is_an_account_error(fake: FakeReplicate) -> None:

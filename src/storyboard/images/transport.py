@@ -32,7 +32,9 @@ class PooledTransport(AiohttpTransport):
     """AiohttpTransport with connection failures reported as the httpx errors they are.
 
     httpx-aiohttp maps every ``aiohttp.ClientConnectionError`` to ``httpx.ConnectTimeout``, so a
-    refused connection would read "timeout" in a person's error message; this corrects that.
+    refused connection would read "timeout" in a person's error message, and a connection reset
+    after the request went out would read as one never made (a create Replicate may have acted
+    on must not pass for one it never saw); this corrects both.
     """
 
     def __init__(self, *, verify: ssl.SSLContext, max_connections: int) -> None:
@@ -47,8 +49,10 @@ class PooledTransport(AiohttpTransport):
                 raise  # a real timeout
             if isinstance(cause, aiohttp.ServerDisconnectedError):
                 raise httpx.RemoteProtocolError(str(cause), request=request) from cause
-            if isinstance(cause, aiohttp.ClientConnectionError):
+            if isinstance(cause, aiohttp.ClientConnectorError):
                 raise httpx.ConnectError(str(cause), request=request) from cause
+            if isinstance(cause, aiohttp.ClientConnectionError):  # reset once connected
+                raise httpx.ReadError(str(cause), request=request) from cause
             raise
 
 
