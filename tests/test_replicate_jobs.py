@@ -363,6 +363,27 @@ def test_a_hanging_prediction_is_cancelled_when_its_attempt_times_out(
     assert job_row(job_id)["actual_cost"] == pytest.approx(2 * PRICE)
 
 
+def test_an_attempt_that_timed_out_before_the_answer_adopts_the_prediction_it_made(
+    fake: FakeReplicate,
+) -> None:
+    """Scene 1's create reaches Replicate, but its answer comes after the attempt's time is up
+    (a slow network). The retry finds that prediction by the scene's own seed and inputs and
+    uses it: one prediction, paid once, no second create."""
+    fake.plan(latency=0.05, answer_delay=2.0)  # scene 1's first create
+    settings = settings_for(fake, scene_concurrency=1, image_timeout=0.3, replicate_wait=60)
+    job_id = new_job(THREE_SCENES)
+    sleeps: list[tuple[float, int]] = []
+    assert run_job(job_id, settings, sleeps, fake) == "storyboard_ready"
+
+    entries = storyboard_of(job_id)
+    assert [e.generation_status for e in entries] == ["completed"] * 3
+    assert len(sleeps) == 1  # scene 1 was retried once
+    assert creations_per_scene(fake, entries) == [1, 1, 1]
+    assert entries[0].prediction_id == next(iter(fake.predictions))  # the one the lost create made
+    assert len(fake.requests_to("GET", "^/v1/predictions$")) == 1
+    assert job_row(job_id)["actual_cost"] == pytest.approx(3 * PRICE)
+
+
 # --- 5: a failed download is retried; the prediction is not run again ------------------------
 
 
