@@ -114,6 +114,9 @@ class Plan:
     data_uri: bool = False  # output as a base64 data: URI (as sync mode did in 2024)
     age: float = 0.0  # seconds its ``created_at`` lies in the past (made long ago, or skew)
     answer_delay: float = 0.0  # seconds the create's answer lags the prediction (a slow network)
+    # The create's answer is this error though the prediction was made (a gateway timing out
+    # in front of Replicate).
+    answer_status: int | None = None
 
 
 @dataclass
@@ -498,6 +501,8 @@ class FakeReplicate:
             prediction.timers.append(handle)
         if plan.answer_delay:
             await asyncio.sleep(plan.answer_delay)
+        if plan.answer_status is not None:
+            return self._problem(plan.answer_status)
         wait = self._prefer_wait(request.headers.get("prefer", ""))
         if wait:
             with contextlib.suppress(TimeoutError):

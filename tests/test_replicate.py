@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import socket
@@ -340,28 +341,80 @@ def test_a_connection_dropped_without_an_answer_is_retryable(fake: FakeReplicate
     assert "RemoteProtocolError" in str(error)
 
 
-def test_a_connection_reset_after_the_create_was_sent_may_have_made_it(
-    fake: FakeReplicate, caplog: pytest.LogCaptureFixture,
+def test_a_connection_reset_after_the_create_reached_replicate_is_followed_by_a_lookup(
+    fake: FakeReplicate,
 ) -> None:
-    """A reset once the request went out is a read error, not a connection never made: the
-    create may have reached Replicate, so the next attempt with its inputs looks for it."""
-    with socket.socket() as server:  # accepts, reads the request, resets the connection
-        server.bind(("127.0.0.1", 0))
-        server.listen()
+    """The create reaches Replicate, then the connection is reset (RST) before the answer: a
+    read error, not a connection never made. The retry finds the prediction by the scene's own
+    inputs and adopts it: one create, one listing."""
+    fake.plan(latency=0.05, answer_delay=1.0)  # made at once, answered later
 
-        def reset() -> None:
-            conn, _ = server.accept()
-            conn.recv(65536)
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            conn.close()  # SO_LINGER 0: an RST, not a FIN
+    async def main() -> tuple[RetryableImageError, ImageResult]:
+        connections = 0
+        handlers: list[asyncio.Task[None]] = []
 
-        threading.Thread(target=reset, daemon=True).start()
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                with contextlib.suppress(ConnectionError):
+                    while data := await reader.read(65536):
+                        writer.write(data)
+                        await writer.drain()
+            finally:
+                writer.close()  # one side hung up: so does the proxy, on the other
 
-        with caplog.at_level(logging.WARNING, logger="storyboard"):
-            error = fails(fake, RetryableImageError, max_retries=1,
-                          replicate_base_url=f"http://127.0.0.1:{server.getsockname()[1]}/v1")
+        async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal connections
+            connections += 1
+            handlers.append(asyncio.current_task())  # type: ignore[arg-type]
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", fake.port)
+            forward = asyncio.create_task(pipe(reader, up_writer))
+            try:
+                if connections == 1:  # the first create: reset it once Replicate made it
+                    while not fake.predictions:
+                        await asyncio.sleep(0.01)
+                    sock = writer.get_extra_info("socket")
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    writer.transport.abort()
+                else:
+                    await pipe(up_reader, writer)
+            finally:
+                forward.cancel()
+                writer.close()
+                up_writer.close()
+
+        server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        settings = settings_for(fake, replicate_base_url=f"http://127.0.0.1:{port}/v1")
+        request = ImageRequest("p", seed=7, unique_inputs=True)
+        async with server:
+            async with ReplicateClient(settings=settings) as client:
+                with pytest.raises(RetryableImageError) as caught:
+                    await client.generate(request)
+                result = await client.generate(request)
+            await asyncio.gather(*handlers)  # the client closed its connections: they end
+        return caught.value, result
+
+    error, result = asyncio.run(main())
     assert "ReadError" in str(error) and "ConnectError" not in str(error)
-    assert "create failed after sending" in caplog.text
+    assert list(fake.predictions) == [result.prediction_id]
+    assert len(fake.creations) == 1 and list_requests(fake) == 1
+
+
+def test_a_gateway_error_after_the_prediction_was_made_is_followed_by_a_lookup(
+    fake: FakeReplicate,
+) -> None:
+    fake.plan(latency=0.05, answer_status=504)  # made, but the answer is a gateway timeout
+    request = ImageRequest("p", seed=7, unique_inputs=True)
+
+    async def main() -> ImageResult:
+        async with ReplicateClient(settings=settings_for(fake)) as client:
+            with pytest.raises(RetryableImageError, match="504"):
+                await client.generate(request)
+            return await client.generate(request)
+
+    result = asyncio.run(main())
+    assert list(fake.predictions) == [result.prediction_id]
+    assert len(fake.creations) == 1 and list_requests(fake) == 1
 
 
 def test_rejected_key_is_an_account_error(fake: FakeReplicate) -> None:
@@ -570,6 +623,26 @@ def test_an_attempt_whose_create_went_unanswered_is_followed_by_a_lookup(
             assert made == [result.prediction_id] and list_requests(fake) == 1
         else:
             assert len(made) == 2 and list_requests(fake) == 0
+
+
+def test_a_lookup_cut_short_leaves_the_loss_to_the_next_attempt(fake: FakeReplicate) -> None:
+    """The attempt after a lost answer is itself cancelled while it lists: the loss is not
+    forgotten, and the attempt after that still finds the prediction."""
+    fake.plan(latency=0.05, answer_delay=2.0)
+    fake.fail_next("list", 503, delay=2.0)  # the first listing outlasts its attempt
+    request = ImageRequest("p", seed=7, unique_inputs=True)
+
+    async def main() -> ImageResult:
+        async with ReplicateClient(settings=settings_for(fake, replicate_wait=60)) as client:
+            for _ in range(2):  # the create's answer, then the listing, outlast the attempt
+                with pytest.raises(TimeoutError):
+                    async with asyncio.timeout(0.5):
+                        await client.generate(request)
+            return await client.generate(request)
+
+    result = asyncio.run(main())
+    assert list(fake.predictions) == [result.prediction_id]
+    assert len(fake.creations) == 1 and list_requests(fake) == 2
 
 
 def test_a_listing_older_than_the_loss_is_not_reused(fake: FakeReplicate) -> None:

@@ -369,8 +369,8 @@ def test_an_attempt_that_timed_out_before_the_answer_adopts_the_prediction_it_ma
     """Scene 1's create reaches Replicate, but its answer comes after the attempt's time is up
     (a slow network). The retry finds that prediction by the scene's own seed and inputs and
     uses it: one prediction, paid once, no second create."""
-    fake.plan(latency=0.05, answer_delay=2.0)  # scene 1's first create
-    settings = settings_for(fake, scene_concurrency=1, image_timeout=0.3, replicate_wait=60)
+    fake.plan(latency=0.05, answer_delay=3.0)  # scene 1's first create
+    settings = settings_for(fake, scene_concurrency=1, image_timeout=1.0, replicate_wait=60)
     job_id = new_job(THREE_SCENES)
     sleeps: list[tuple[float, int]] = []
     assert run_job(job_id, settings, sleeps, fake) == "storyboard_ready"

@@ -47,7 +47,8 @@ class ImageRequest:
     resume_prediction_id: str | None = None
     # An earlier run may have created this image and died before it learned the prediction's
     # id (during a create's `Prefer: wait`): providers that can look predictions up by their
-    # inputs (``finds_lost_predictions``) look for it before creating anew.
+    # inputs (``finds_lost_predictions``) look for it before creating anew, only when
+    # ``unique_inputs`` is set (else a prediction found could be another job's).
     find_lost: LostSearch | None = None
     # The seed was drawn at random for this scene, so a prediction with exactly these inputs can
     # only be this scene's: a provider may adopt one it finds (never for a seed two jobs share).

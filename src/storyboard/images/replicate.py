@@ -3,8 +3,9 @@
 One ``generate()`` call is one attempt; the job owns retries and the per-attempt timeout. Inputs
 are checked against Flux-Schnell's schema before any request. The prediction's id goes to
 ``on_prediction`` as soon as it exists, so a later attempt resumes it instead of paying twice;
-one whose id never arrived (the worker died while a create was held by ``Prefer: wait``) is found
-again by its model, prompt and seed among the account's recent predictions.
+one whose id never arrived (the worker died while a create was held by ``Prefer: wait``, or the
+answer was lost) is found again by its model and exact inputs, a seed of the scene's own included,
+among the account's recent predictions.
 Waiting ends on output or a final status, whichever comes first (Flux-Schnell fills ``output``
 while ``status`` still says ``processing``), and on any status we cannot interpret. A cancelled
 attempt cancels its prediction. Outputs are downloaded and verified at once: Replicate deletes
@@ -171,7 +172,8 @@ class ReplicateClient(HttpImageClient):
     """Makes images with a Replicate model (Flux-Schnell by default)."""
 
     name = "replicate"
-    # A prediction whose id a crash lost can be found again by its inputs (prompt and seed).
+    # A prediction whose id was lost (a crash, an answer that never came) can be found again by
+    # its inputs (prompt and seed).
     finds_lost_predictions = True
 
     def __init__(
@@ -261,11 +263,15 @@ class ReplicateClient(HttpImageClient):
             prediction = await self._resume(request.resume_prediction_id)
         if prediction is None and request.unique_inputs:
             # Also after a recorded prediction that is no use: a later create may be the lost one.
-            search = self._lost_search(inputs, request.find_lost)
+            key = _lost_key(inputs)
+            search = self._lost_search(key, request.find_lost)
             if search is not None:
                 prediction = await self._find_lost(inputs, search)
+                # Forgotten only once looked for: an attempt cancelled mid-search leaves it
+                # to the next.
+                self._unanswered.pop(key, None)
         if prediction is None:
-            prediction = await self._create(inputs)
+            prediction = await self._create(inputs, request.unique_inputs)
         pid: str = prediction["id"]
         if self._finished(prediction):
             # `Prefer: wait` brought the result: nothing is left to wait on, so the id is
@@ -325,15 +331,18 @@ class ReplicateClient(HttpImageClient):
 
     # --- the prediction's life -----------------------------------------------------------------
 
-    async def _create(self, inputs: dict[str, Any]) -> dict[str, Any]:
+    async def _create(self, inputs: dict[str, Any], unique: bool) -> dict[str, Any]:
+        """Create a prediction for ``inputs``. When the answer is lost (or is an error that a
+        prediction made all the same may hide) and the inputs are the scene's own (``unique``),
+        the next attempt with them looks for that prediction before creating anew."""
         body: dict[str, Any] = {"input": inputs}
         if self._version:
             body["version"] = self._version
         headers = {
             **self._auth(),
             "Prefer": f"wait={self._wait}",
-            # If the attempt dies while the create is in flight we never learn the id; Replicate
-            # then stops the prediction itself once the attempt's time is up.
+            # If the attempt dies while the create is in flight we never learn the id; unless a
+            # later attempt finds and adopts it, Replicate stops it once the attempt's time is up.
             "Cancel-After": f"{max(5, math.ceil(self._settings.image_timeout))}s",
         }
         timeout = httpx.Timeout(10.0, read=self._wait + 5.0, pool=None)
@@ -342,13 +351,20 @@ class ReplicateClient(HttpImageClient):
             response = await self._send("POST", self._create_url, "create", body, headers, timeout)
         except asyncio.CancelledError:
             log.warning("replicate: attempt cancelled while creating a prediction (id unknown)")
-            self._note_unanswered(inputs, sent_at)
+            if unique:  # perhaps still connecting: then the lookup costs one listing, no more
+                self._note_unanswered(inputs, sent_at)
             raise
         except RetryableImageError as exc:
-            if isinstance(exc.__cause__, httpx.HTTPError) and not _unsent(exc.__cause__):
+            if unique and isinstance(exc.__cause__, httpx.HTTPError) and not _unsent(exc.__cause__):
                 self._note_unanswered(inputs, sent_at)  # Replicate may have made it all the same
             raise
-        prediction = self._parse(response, "create", missing_model=True)
+        try:
+            prediction = self._parse(response, "create", missing_model=True)
+        except RetryableImageError:
+            # A gateway's 5xx or an unreadable 2xx may stand for a prediction that was made.
+            if unique and (response.status_code >= 500 or response.is_success):
+                self._note_unanswered(inputs, sent_at)
+            raise
         log.info("replicate: created prediction %s (%s)", prediction["id"], prediction["status"])
         return prediction
 
@@ -379,21 +395,25 @@ class ReplicateClient(HttpImageClient):
         """A create for ``inputs`` was sent and its answer never came: the next attempt with the
         same inputs looks for the prediction it may have made."""
         key = _lost_key(inputs)
-        if key is None:
-            return
-        stale = sent_at - _RETENTION
+        if key is not None:
+            self._drop_stale_unanswered()
+            self._unanswered.setdefault(key, sent_at)
+
+    def _drop_stale_unanswered(self) -> None:
+        """Forget losses older than Replicate keeps predictions listed (scenes that never
+        retried: their job failed, stopped or was cancelled)."""
+        stale = datetime.now(UTC) - _RETENTION
         for old in [k for k, when in self._unanswered.items() if when < stale]:
             del self._unanswered[old]
-        self._unanswered.setdefault(key, sent_at)
 
-    def _lost_search(self, inputs: dict[str, Any], asked: LostSearch | None) -> LostSearch | None:
+    def _lost_search(self, key: str | None, asked: LostSearch | None) -> LostSearch | None:
         """Where to look before creating: where the job asks (a run that died), widened to an
         earlier attempt of this process whose create went unanswered."""
-        key = _lost_key(inputs)
-        sent_at = self._unanswered.pop(key, None) if key is not None else None
+        self._drop_stale_unanswered()
+        sent_at = self._unanswered.get(key) if key is not None else None
         if sent_at is None:
             return asked
-        since = sent_at if asked is None else min(sent_at, asked.since)
+        since = sent_at if asked is None else min(sent_at, _aware(asked.since))
         return LostSearch(since=since, listed_after=datetime.now(UTC))
 
     async def _find_lost(self, inputs: dict[str, Any], search: LostSearch) -> dict[str, Any] | None:
@@ -409,8 +429,7 @@ class ReplicateClient(HttpImageClient):
         since = _aware(search.since)
         since = max(since, datetime.now(UTC) - _RETENTION) - _CLOCK_SKEW
         try:
-            async with asyncio.timeout(_LOST_TIMEOUT):
-                found = await self._recent_predictions(since, _aware(search.listed_after))
+            found = await self._recent_predictions(since, _aware(search.listed_after))
         except AccountError:
             raise
         except (ImageGenerationError, TimeoutError, httpx.InvalidURL) as exc:
@@ -425,7 +444,8 @@ class ReplicateClient(HttpImageClient):
             not (p["status"] == "succeeded" and first_output_url(p["output"])),
             p["status"] not in RUNNING))
         found[key].remove(prediction)  # handed to one caller only
-        log.info("replicate: found prediction %s, created by an interrupted run", prediction["id"])
+        log.info("replicate: found prediction %s, created by an attempt that never learned its id",
+                 prediction["id"])
         return await self._worth_resuming(prediction)
 
     async def _recent_predictions(
@@ -440,27 +460,34 @@ class ReplicateClient(HttpImageClient):
             if (cached is not None and cached[1] <= since and cached[3] >= listed_after
                     and time.monotonic() - cached[0] < _LOST_FRESH):
                 return cached[2]
-            walked_at, walk_started = time.monotonic(), datetime.now(UTC)
-            found: dict[str, list[dict[str, Any]]] = {}
-            url: str | httpx.URL | None = httpx.URL(f"{self._base}/predictions")
-            pages = 0
-            while url is not None and pages < _LOST_PAGES:
-                response = await self._send("GET", url, "list", None, self._auth())
-                results, url = self._page(response)
-                pages += 1
-                for prediction in results:
-                    created = _created_at(prediction)
-                    if created is not None and created < since:
-                        url = None  # newest first: the rest are older still
-                        break
-                    key = _lost_key(prediction.get("input"))
-                    if key is not None and prediction.get("model") in (None, self._model_name):
-                        found.setdefault(key, []).append(prediction)
-            if url is not None:
-                log.warning("replicate: stopped looking for lost predictions after %d pages",
-                            pages)
-            self._lost = (walked_at, since, found, walk_started)
-            return found
+            # The limit is the walk's own, not the wait for the lock: scenes queued behind a
+            # walk that began before their loss are served by the next one.
+            async with asyncio.timeout(_LOST_TIMEOUT):
+                return await self._walk_predictions(since)
+
+    async def _walk_predictions(self, since: datetime) -> dict[str, list[dict[str, Any]]]:
+        """Walk ``GET /predictions`` back to ``since``; keep the result for later lookups."""
+        walked_at, walk_started = time.monotonic(), datetime.now(UTC)
+        found: dict[str, list[dict[str, Any]]] = {}
+        url: str | httpx.URL | None = httpx.URL(f"{self._base}/predictions")
+        pages = 0
+        while url is not None and pages < _LOST_PAGES:
+            response = await self._send("GET", url, "list", None, self._auth())
+            results, url = self._page(response)
+            pages += 1
+            for prediction in results:
+                created = _created_at(prediction)
+                if created is not None and created < since:
+                    url = None  # newest first: the rest are older still
+                    break
+                key = _lost_key(prediction.get("input"))
+                if key is not None and prediction.get("model") in (None, self._model_name):
+                    found.setdefault(key, []).append(prediction)
+        if url is not None:
+            log.warning("replicate: stopped looking for lost predictions after %d pages",
+                        pages)
+        self._lost = (walked_at, since, found, walk_started)
+        return found
 
     def _page(self, response: httpx.Response) -> tuple[list[dict[str, Any]], str | None]:
         """One page of ``GET /predictions``: its well-formed predictions and the next page's URL
@@ -593,8 +620,8 @@ class ReplicateClient(HttpImageClient):
             )
         except httpx.HTTPError as exc:
             if what == "create" and not _unsent(exc):
-                # Replicate may have made (and will bill) it: the next attempt with the same
-                # inputs looks for it before creating anew.
+                # Replicate may have made (and will bill) it: ``_create`` notes it, so that a
+                # retry with the scene's own inputs looks for it before creating anew.
                 log.warning("replicate: create failed after sending (%s)", type(exc).__name__)
             detail = self._redact(str(exc)) or "no detail"
             raise RetryableImageError(f"Replicate {what}: {type(exc).__name__} ({detail})") from exc

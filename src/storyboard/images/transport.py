@@ -31,10 +31,11 @@ _AVAILABLE_IN = re.compile(r"available in (\d+(?:\.\d+)?) seconds?", re.IGNORECA
 class PooledTransport(AiohttpTransport):
     """AiohttpTransport with connection failures reported as the httpx errors they are.
 
-    httpx-aiohttp maps every ``aiohttp.ClientConnectionError`` to ``httpx.ConnectTimeout``, so a
+    httpx-aiohttp maps most ``aiohttp.ClientConnectionError``s to ``httpx.ConnectTimeout``, so a
     refused connection would read "timeout" in a person's error message, and a connection reset
-    after the request went out would read as one never made (a create Replicate may have acted
-    on must not pass for one it never saw); this corrects both.
+    once made would read as one never made; this corrects both. A reset connection may have
+    carried the request (or not: a kept-alive one the server had closed): a create Replicate
+    may have acted on must not pass for one it never saw, so it counts as a read error.
     """
 
     def __init__(self, *, verify: ssl.SSLContext, max_connections: int) -> None:
