@@ -95,8 +95,10 @@ async def _bare_http(base_url: str, images: int) -> float:
         async def one(i: int) -> None:
             async with session.post(create, json={"input": {"prompt": f"scene {i}"}},
                                     headers=headers) as response:
+                response.raise_for_status()
                 prediction = await response.json()
             async with session.get(prediction["output"][0]) as response:
+                response.raise_for_status()
                 await response.read()
 
         started = time.perf_counter()
