@@ -77,6 +77,8 @@ def test_bad_input_is_422_naming_the_field_and_writes_nothing(settings: Settings
         ({"prompt": "ok", "duration": 301}, "duration"),
         ({"prompt": "ok", "aspect_ratio": "2:1"}, "aspect_ratio"),
         ({"prompt": "   "}, "prompt"),
+        ({"prompt": "a\x00b"}, "prompt"),  # PostgreSQL cannot store it: refused at the edge
+        ({"prompt": "ok", "style": "\x00"}, "style"),
     ]
     with client(settings) as c:
         for body, field in cases:
@@ -84,6 +86,17 @@ def test_bad_input_is_422_naming_the_field_and_writes_nothing(settings: Settings
             assert response.status_code == 422, body
             detail = response.json()["detail"]
             assert any(d["loc"][-1] == field for d in detail), detail
+            assert all("input" not in d for d in detail)  # a 2 MB prompt is not sent back
+        # A lone surrogate is valid JSON but no valid text: refused, not a 500 while answering.
+        for raw in ('{"prompt": "\\ud800"}', '{"\\ud800": 1, "prompt": "ok"}'):
+            response = c.post("/api/v2/generate", content=raw,
+                              headers={"content-type": "application/json"})
+            assert response.status_code == 422, raw
+            assert response.json()["detail"][0]["loc"][0] == "body"
+        # The id column is a 32-bit integer on PostgreSQL: larger ids are not ids.
+        for path in ("/api/v2/jobs/2147483648", "/api/v2/jobs/3000000000/cancel"):
+            response = c.get(path) if "cancel" not in path else c.post(path)
+            assert response.status_code == 422, path
     assert get_job(1) is None
 
 

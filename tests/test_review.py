@@ -220,7 +220,8 @@ def test_media_served_with_types_and_traversal_refused(settings: Settings) -> No
         secret.write_text("no")
         for bad in ("/media/../secret.txt", "/media/%2e%2e/secret.txt",
                     "/media/..%2fsecret.txt", "/media/jobs/1/nope.png", "/media/storyboard.db",
-                    "/media/../storyboard.db", "/media/%2e%2e/%2e%2e/etc/passwd"):
+                    "/media/../storyboard.db", "/media/%2e%2e/%2e%2e/etc/passwd",
+                    "/media/%00", f"/media/jobs/{job_id}/scene-01-v1.png%00.png"):
             response = c.get(bad)
             assert response.status_code == 404, bad
             assert b"no" != response.content
@@ -377,7 +378,8 @@ def test_regenerate_is_refused_with_reasons(settings: Settings) -> None:
         assert too_far.json()["detail"] == [{"loc": ["path", "scene_number"],
                                              "msg": "must be between 1 and 3",
                                              "type": "value_error"}]
-        for bad in ({"description": ""}, {"image_prompt": "x" * 2001}, {"seed": 3}):
+        for bad in ({"description": ""}, {"image_prompt": "x" * 2001}, {"seed": 3},
+                    {"description": "   "}, {"image_prompt": " \n "}, {"description": "a\x00"}):
             response = c.post(f"/api/v2/jobs/{ready}/scenes/1/regenerate", json=bad)
             assert response.status_code == 422, bad
         assert c.post(f"/api/v2/jobs/{ready}/scenes/11/regenerate").status_code == 422

@@ -21,6 +21,7 @@ __all__ = [
     "SceneStatus",
     "StoryboardEntry",
     "VideoProgress",
+    "clean_text",
 ]
 
 MAX_PROMPT_LENGTH = 2000
@@ -28,6 +29,17 @@ MIN_DURATION = 5
 MAX_DURATION = 300
 MAX_STYLE_LENGTH = 200
 AspectRatio = Literal["16:9", "9:16", "1:1", "4:3"]
+
+
+def clean_text(value: str) -> str:
+    """Text a person typed, trimmed; refused when blank or holding a NUL character (which
+    PostgreSQL cannot store: the job would fail at the database instead of at the edge)."""
+    stripped = value.strip()
+    if not stripped:
+        raise ValueError("must not be empty or only whitespace")
+    if "\x00" in stripped:
+        raise ValueError("must not contain NUL characters (\\x00)")
+    return stripped
 ASPECT_RATIOS: tuple[str, ...] = ("16:9", "9:16", "1:1", "4:3")
 
 
@@ -78,11 +90,8 @@ class GenerationRequest(BaseModel):
 
     @field_validator("prompt", "style")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
-        stripped = value.strip()
-        if not stripped:
-            raise ValueError("must not be empty or only whitespace")
-        return stripped
+    def _clean(cls, value: str) -> str:
+        return clean_text(value)
 
 
 class Scene(BaseModel):

@@ -54,7 +54,7 @@ def url_for(media_dir: Path, path: Path) -> str:
 
 def path_for_url(media_dir: Path, url: str) -> Path | None:
     """The file behind a ``/media/...`` URL, or None if it is not one of ours (or escapes)."""
-    if not url.startswith(MEDIA_PREFIX):
+    if not url.startswith(MEDIA_PREFIX) or "\x00" in url:  # no file name holds a NUL
         return None
     root = media_dir.resolve()
     candidate = (root / url[len(MEDIA_PREFIX):]).resolve()

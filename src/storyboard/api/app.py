@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import BackgroundTasks, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
@@ -72,6 +75,16 @@ async def _storyboard_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
+async def _invalid_request(request: Request, exc: Exception) -> Response:
+    # FastAPI's own 422, less the "input" it echoes back (a 5 MB prompt would return whole) and
+    # in ASCII-escaped JSON: a lone surrogate in the body is refused, not turned into a 500
+    # when the answer cannot be encoded as UTF-8.
+    assert isinstance(exc, RequestValidationError)
+    errors = [{k: v for k, v in error.items() if k != "input"} for error in exc.errors()]
+    body = json.dumps({"detail": jsonable_encoder(errors)}, ensure_ascii=True)
+    return Response(body, status_code=422, media_type="application/json")
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -122,6 +135,7 @@ def create_app(
     # their next status poll.
     app.state.cancelled = worker.check_now if worker is not None else lambda _job_id: None
     app.add_exception_handler(StoryboardError, _storyboard_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.include_router(routes.router)
     app.include_router(review.router)
     app.include_router(media.router)

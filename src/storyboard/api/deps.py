@@ -23,5 +23,5 @@ def _engine(request: Request) -> Engine:
 SettingsDep = Annotated[Settings, Depends(_settings)]
 EngineDep = Annotated[Engine, Depends(_engine)]
 
-# Bounded so no id can overflow a database integer.
-JobId = Annotated[int, Path(ge=1, le=2**62, description="The job's id")]
+# Bounded so no id can overflow the id column (a 32-bit integer on PostgreSQL).
+JobId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The job's id")]

@@ -8,11 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Body, Path, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..db import FINAL_STATUSES, get_job_row, require_job_row
 from ..jobs.review import approve_job, cancel_job, request_regeneration, run_holds
-from ..schemas import MAX_PROMPT_LENGTH, JobResponse
+from ..schemas import MAX_PROMPT_LENGTH, JobResponse, clean_text
 from .deps import EngineDep, JobId, SettingsDep
 from .views import job_response
 
@@ -30,6 +30,11 @@ class RegenerateRequest(BaseModel):
 
     description: str | None = Field(default=None, min_length=1, max_length=MAX_PROMPT_LENGTH)
     image_prompt: str | None = Field(default=None, min_length=1, max_length=MAX_PROMPT_LENGTH)
+
+    @field_validator("description", "image_prompt")
+    @classmethod
+    def _clean(cls, value: str | None) -> str | None:
+        return None if value is None else clean_text(value)
 
 
 @router.get("/{job_id}/events", summary="Server-Sent Events: progress changes, then done",
