@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from storyboard import get_job
 from storyboard.config import Settings
@@ -61,3 +65,69 @@ def test_failed_job_exits_non_zero_with_error(settings: Settings, monkeypatch) -
 def test_serve_help_shows_loopback_default() -> None:
     result = storyboard("serve", "--help")
     assert result.returncode == 0 and "127.0.0.1" in result.stdout and "8000" in result.stdout
+
+
+def test_settings_that_cannot_work_fail_with_a_message_before_any_job_is_written(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("STORYBOARD_IMAGE_PROVIDER", "replicate")  # and no key
+    no_key = storyboard("generate", "A cat", "--duration", "15")
+    assert no_key.returncode == 1 and "REPLICATE_API_KEY" in no_key.stderr
+    assert get_job(1) is None  # no job left waiting for a worker to run (and bill) it later
+    served = storyboard("serve", "--port", "1")  # fails before it would bind
+    assert served.returncode == 1 and "REPLICATE_API_KEY" in served.stderr
+    monkeypatch.delenv("STORYBOARD_IMAGE_PROVIDER")
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    cases = [
+        ("DATABASE_URL", "notaurl", "DATABASE_URL"),
+        ("DATABASE_URL", "mysql://x@y/z", "No module named"),
+        ("DATABASE_URL", "sqlite://", "in-memory"),
+        ("DATABASE_URL", "postgresql+psycopg://app:s3cret@127.0.0.1:1/x", "app:***@"),
+        ("DATA", str(a_file), "set DATA to a writable directory"),
+    ]
+    for name, value, says in cases:
+        monkeypatch.setenv(name, value)
+        for command in (("generate", "A cat"), ("db", "upgrade")):
+            result = storyboard(*command)
+            assert result.returncode == 1, (value, command)
+            assert says in result.stderr and "Traceback" not in result.stderr, result.stderr
+            assert "s3cret" not in result.stderr
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("STORYBOARD_LEASE_SECONDS", "inf")  # would overflow a date later
+    infinite = storyboard("generate", "A cat")
+    assert infinite.returncode == 2 and "finite" in infinite.stderr
+    monkeypatch.delenv("STORYBOARD_LEASE_SECONDS")
+    monkeypatch.setenv("STORYBOARD_BROKER_URL", "foo")
+    worker = storyboard("worker")
+    assert worker.returncode == 1 and "STORYBOARD_BROKER_URL" in worker.stderr
+    assert "Traceback" not in worker.stderr
+
+
+def test_text_in_brackets_is_shown_as_typed(settings: Settings) -> None:
+    result = storyboard("generate", "A cat", "--duration", "5", "--style", "[/] [bold]neon")
+    assert result.returncode == 0, result.stderr
+    assert "[/] [bold]neon storyboard" in result.stdout  # not read as Rich markup
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_generate_cancels_its_job(settings: Settings, sig: signal.Signals) -> None:
+    """The user gave up: the job ends cancelled (not left for a worker to finish and bill)."""
+    env = {**os.environ, "COLUMNS": "160", "STORYBOARD_SKETCH_DELAY": "30"}
+    process = subprocess.Popen([sys.executable, "-m", "storyboard", "generate", "A cat",
+                                "--duration", "15"], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while (job := get_job(1)) is None or job["status"] != "generating_storyboard":
+            assert time.monotonic() < deadline and process.poll() is None, "never started"
+            time.sleep(0.05)
+        process.send_signal(sig)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert "interrupted: job 1 cancelled" in stderr and "Traceback" not in stderr
+    job = get_job(1)
+    assert job is not None and job["status"] == "cancelled"

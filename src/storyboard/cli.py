@@ -6,15 +6,17 @@ Errors become one line on stderr and a non-zero exit status here, nowhere else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import signal
 import sys
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -22,10 +24,11 @@ from rich.text import Text
 from . import eventloop
 from .config import Settings, get_settings
 from .contact_sheet import write_contact_sheet
-from .db import get_engine, get_job_row
-from .errors import StoryboardError
-from .images import provider_name
+from .db import FINAL_STATUSES, get_engine, get_job_row
+from .errors import JobStateError, StoryboardError
+from .images import make_provider, provider_name
 from .jobs import JobRuntime, create_storyboard_job, run_storyboard_job
+from .jobs.review import cancel_job
 from .scenes import beat_for
 from .schemas import GenerationRequest, JobStatus, StoryboardEntry, VideoProgress
 from .storage import path_for_url
@@ -42,7 +45,8 @@ err = Console(stderr=True)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # Escaped: a message may quote a setting or a provider's words, [brackets] and all.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -90,10 +94,7 @@ def generate(
         raise _fail(_validation_message(exc), 2) from exc
     settings = _settings()
     try:
-        job_id = create_storyboard_job(request, settings=settings)
-        out.print(f"Job [bold]{job_id}[/]: {len_hint(request)} with "
-                  f"[bold]{provider_name(settings)}[/] images", highlight=False)
-        status = eventloop.run(_run_with_progress(job_id, settings))
+        job_id, status, interrupted = eventloop.run(_run_with_progress(request, settings))
     except StoryboardError as exc:
         raise _fail(str(exc)) from exc
     row = get_job_row(get_engine(settings), job_id)
@@ -104,6 +105,8 @@ def generate(
         sheet = write_contact_sheet(settings.media_dir, job_id, request.prompt, entries)
         out.print(f"Images and contact sheet: [bold]{sheet.parent}[/]\n"
                   f"Open [bold]{sheet}[/] to review.", highlight=False)
+    if interrupted:
+        raise _fail(f"interrupted: job {job_id} {status}", 130)
     if status != JobStatus.STORYBOARD_READY.value:
         raise _fail(f"job {job_id} {status}: {row.error_message or 'no images'}")
     progress = VideoProgress.model_validate_json(row.progress or "{}")
@@ -111,31 +114,80 @@ def generate(
               f"(estimated ${row.estimated_cost:.3f})", highlight=False)
 
 
+def _check_provider(settings: Settings) -> None:
+    """Build the image provider once, so a setting that cannot work stops the command now,
+    saying what to fix, instead of a worker thread later (with jobs left waiting)."""
+
+    async def build_and_close() -> None:
+        await make_provider(settings).aclose()
+
+    eventloop.run(build_and_close())
+
+
 def len_hint(request: GenerationRequest) -> str:
-    return f"{request.duration}s {request.style} storyboard, {request.aspect_ratio}"
+    return escape(f"{request.duration}s {request.style} storyboard, {request.aspect_ratio}")
 
 
-async def _run_with_progress(job_id: int, settings: Settings) -> str | None:
+async def _run_with_progress(
+    request: GenerationRequest, settings: Settings
+) -> tuple[int, str | None, bool]:
+    """Create the job and run it here, showing its progress: (job id, final status, whether
+    Ctrl-C/SIGTERM cancelled it). The provider is built first, so a setting that cannot work
+    fails before any job is written."""
     rt = JobRuntime.create(settings)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[eta]}"), TimeElapsedColumn())
+    interrupted = False
     try:
-        with Progress(*columns, console=out, transient=False) as bar:
-            task = bar.add_task("Starting", total=None, eta="")
-            job = asyncio.create_task(run_storyboard_job(job_id, rt))
-            while not job.done():
-                await asyncio.wait({job}, timeout=0.2)
-                row = get_job_row(rt.engine, job_id)
-                if row is None or not row.progress:
-                    continue
-                p = VideoProgress.model_validate_json(row.progress)
-                eta = p.estimated_completion_seconds
-                bar.update(task, description=p.message or p.current_stage,
-                           total=p.scenes_total or None, completed=p.scenes_completed,
-                           eta=f"ETA {eta:.0f}s" if eta else "")
-            return job.result()
+        job_id = create_storyboard_job(request, settings=settings)
+        out.print(f"Job [bold]{job_id}[/]: {len_hint(request)} with "
+                  f"[bold]{provider_name(settings)}[/] images", highlight=False)
+        job = asyncio.create_task(run_storyboard_job(job_id, rt))
+
+        def stop() -> None:
+            # The user gave up on this storyboard: cancel it (a final status, its predictions
+            # cancelled) rather than leave it for a worker to finish, and pay for, later.
+            nonlocal interrupted
+            if interrupted:
+                job.cancel()  # a second Ctrl-C: stop waiting for the cancel to land
+                return
+            interrupted = True
+            with contextlib.suppress(JobStateError):
+                cancel_job(rt.engine, job_id)
+            rt.nudge(job_id)
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop)
+        try:
+            status = await _follow(job_id, rt, job)
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+        return job_id, status, interrupted
     finally:
         await rt.aclose()
+
+
+async def _follow(job_id: int, rt: JobRuntime, job: asyncio.Task[str | None]) -> str | None:
+    """Show the job's progress until it ends. When another worker on the same database took
+    the job first, this run returns at once; the bar then follows the row to its end."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[eta]}"), TimeElapsedColumn())
+    with Progress(*columns, console=out, transient=False) as bar:
+        task = bar.add_task("Starting", total=None, eta="")
+        while True:
+            await asyncio.wait({job}, timeout=0.2)
+            if job.done() and not job.cancelled():
+                job.result()  # raises what the run raised
+            row = get_job_row(rt.engine, job_id)
+            if job.done() and (job.cancelled() or row is None or row.status in FINAL_STATUSES):
+                return row.status if row is not None else None
+            if row is None or not row.progress:
+                continue
+            p = VideoProgress.model_validate_json(row.progress)
+            eta = p.estimated_completion_seconds
+            bar.update(task, description=escape(p.message or p.current_stage),
+                       total=p.scenes_total or None, completed=p.scenes_completed,
+                       eta=f"ETA {eta:.0f}s" if eta else "")
 
 
 def _print_storyboard(settings: Settings, entries: list[StoryboardEntry]) -> None:
@@ -172,6 +224,8 @@ def serve(
     _setup_logging(True)  # the jobs' own log lines (the spec's), beside uvicorn's
     settings = _settings()
     try:
+        if not settings.broker_url:  # else the fleet's workers make the images
+            _check_provider(settings)
         application = create_app(settings, embedded_worker=True)
     except StoryboardError as exc:
         raise _fail(str(exc)) from exc
@@ -196,9 +250,13 @@ def worker(
     if settings.broker_url:
         from .jobs.queue import Queue, Redispatcher, redispatch_lost_jobs
 
-        get_engine(settings)  # schema up to date before any message is taken
+        try:
+            _check_provider(settings)
+            get_engine(settings)  # schema up to date before any message is taken
+            queue = Queue(settings)
+        except StoryboardError as exc:
+            raise _fail(str(exc)) from exc
         eventloop.install()  # Dramatiq's job loop, made by its middleware, runs on uvloop too
-        queue = Queue(settings)
         consumer = queue.worker(threads)
         redispatcher = Redispatcher(queue)
         stopping = threading.Event()
@@ -232,19 +290,21 @@ def worker(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create the schema, or upgrade an existing generated_videos table in place."""
-    from .db.engine import _create
-    from .db.migrate import ensure_schema
+    from .db.engine import _create, ensure_schema_or_explain, shown_url
 
     settings = _settings()
-    engine = _create(settings.resolved_database_url, settings)
     try:
-        steps = ensure_schema(engine)
-    finally:
-        engine.dispose()
+        engine = _create(settings.resolved_database_url, settings)
+        try:
+            steps = ensure_schema_or_explain(engine)
+        finally:
+            engine.dispose()
+    except StoryboardError as exc:
+        raise _fail(str(exc)) from exc
     for step in steps:
-        out.print(step)
-    out.print(f"Database at head: {Path(settings.resolved_database_url).name}"
-              if not steps else "Done.")
+        out.print(escape(step))
+    out.print(f"Database at head: {escape(shown_url(settings.resolved_database_url))}"
+              if not steps else "Done.", highlight=False)
 
 
 def main() -> None:

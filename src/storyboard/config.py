@@ -19,8 +19,9 @@ __all__ = ["Settings", "get_settings"]
 class Settings(BaseSettings):
     """Everything configurable, with the spec's numbers as defaults."""
 
+    # No inf or nan: "STORYBOARD_LEASE_SECONDS=inf" would pass and overflow a date later.
     model_config = SettingsConfigDict(
-        env_prefix="STORYBOARD_", extra="ignore", populate_by_name=True
+        env_prefix="STORYBOARD_", extra="ignore", populate_by_name=True, allow_inf_nan=False
     )
 
     data_dir: Path = Field(

@@ -6,10 +6,13 @@ import threading
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from ..config import Settings
+from ..errors import ConfigurationError
 
-__all__ = ["dispose_engines", "get_engine"]
+__all__ = ["dispose_engines", "get_engine", "shown_url"]
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -26,13 +29,41 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def _create(url: str, settings: Settings) -> Engine:
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            from pathlib import Path
+def shown_url(url: str) -> str:
+    """The database URL fit for a message: no password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparseable)"
 
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+def _create(url: str, settings: Settings) -> Engine:
+    """An engine for ``url``; a URL that cannot work is a ConfigurationError saying why."""
+    try:
+        return _engine_for(url)
+    except ConfigurationError:
+        raise
+    except (ArgumentError, ImportError) as exc:  # not a URL, or a driver not installed
+        raise ConfigurationError(
+            f"DATABASE_URL {shown_url(url)} cannot be used ({exc}); e.g. "
+            "postgresql+psycopg://user@host/db, or unset it for SQLite under DATA") from exc
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot create the database's folder ({exc.strerror}: {exc.filename}); "
+            "set DATA to a writable directory") from exc
+
+
+def _engine_for(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1] if "///" in url else ""
+        if not path or path == ":memory:":
+            # Each pooled connection would get a database of its own, none with the schema.
+            raise ConfigurationError("DATABASE_URL: an in-memory SQLite database cannot be "
+                                     "shared by the API and its workers; give a file, e.g. "
+                                     "sqlite:////var/lib/storyboard/storyboard.db")
+        from pathlib import Path
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
@@ -51,12 +82,26 @@ def get_engine(settings: Settings) -> Engine:
     with _lock:
         engine = _engines.get(url)
         if engine is None:
-            from .migrate import ensure_schema
-
             engine = _create(url, settings)
-            ensure_schema(engine)
+            ensure_schema_or_explain(engine)
             _engines[url] = engine
     return engine
+
+
+def ensure_schema_or_explain(engine: Engine) -> list[str]:
+    """Bring the schema up to date; a database that cannot be reached or written is a
+    ConfigurationError naming it and the reason."""
+    from .migrate import ensure_schema
+
+    try:
+        return ensure_schema(engine)
+    except (SQLAlchemyError, OSError) as exc:
+        engine.dispose()
+        reason = getattr(exc, "orig", None) or exc
+        first_line = str(reason).strip().splitlines()[0] if str(reason).strip() else type(
+            reason).__name__
+        raise ConfigurationError(
+            f"cannot use the database {shown_url(str(engine.url))}: {first_line}") from exc
 
 
 def dispose_engines() -> None:
