@@ -57,6 +57,7 @@ def test_generate_then_poll(settings: Settings) -> None:
     assert parsed.storyboard is not None and len(parsed.storyboard) == 6
     assert parsed.progress.scenes_completed == 6
     assert parsed.approved is False and parsed.error_message is None
+    assert job.json()["video_url"] == ""  # as the spec's get_job_status returns it
     assert set(job.json()) >= {"job_id", "status", "progress", "storyboard", "video_url",
                                "estimated_cost", "created_at", "updated_at", "approved",
                                "error_message"}

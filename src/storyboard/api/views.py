@@ -39,7 +39,7 @@ def job_response(row: GeneratedVideo) -> JobResponse:
         status=row.status,
         progress=VideoProgress(**progress),
         storyboard=load_storyboard(row),
-        video_url=row.video_url or None,
+        video_url=row.video_url,  # as stored: the spec creates jobs with ""
         estimated_cost=row.estimated_cost or 0.0,
         actual_cost=row.actual_cost,
         created_at=row.created_at,
