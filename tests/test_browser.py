@@ -119,6 +119,16 @@ def phone(browser: Browser, base_url: str) -> Iterator[Page]:
 
 
 @pytest.fixture
+def slow_page(browser: Browser, isolated_env: Path,
+              monkeypatch: pytest.MonkeyPatch) -> Iterator[Page]:
+    """As ``page``, with frames slow enough (0.8 s each) that a job runs for several seconds."""
+    monkeypatch.setenv("STORYBOARD_SKETCH_DELAY", "0.8")
+    monkeypatch.setenv("STORYBOARD_SCENE_CONCURRENCY", "1")
+    with serve(create_app(get_settings(), embedded_worker=True)) as url:
+        yield from _page(browser, url, 1280, 800)
+
+
+@pytest.fixture
 def scripted_page(browser: Browser, scripted_url: str) -> Iterator[Page]:
     yield from _page(browser, scripted_url, 1280, 800)
 
@@ -361,6 +371,43 @@ def test_job_list_and_reload_keep_the_selected_job(page: Page, base_url: str) ->
     expect(page.locator(tid("job-title"))).to_have_text("Newer: a bakery at 4 am")
     page.goto("/#/jobs/424242")
     expect(page.locator(tid("action-error"))).to_contain_text("does not exist")
+    # Nothing of the job shown before stays: no status, no progress, no exports to download.
+    expect(page.locator(tid("job-status"))).to_have_text("")
+    expect(page.locator(tid("progress-count"))).to_have_text("")
+    for link in ("export-pdf", "export-zip"):
+        expect(page.locator(tid(link))).to_have_attribute("aria-disabled", "true")
+    expect(page.locator(tid("approve"))).to_be_hidden()
+
+
+def test_ctrl_enter_while_a_job_is_being_created_makes_one_job(page: Page, base_url: str) -> None:
+    page.add_init_script("""(() => {  // the service answers slowly: a second Ctrl+Enter lands
+        const fetch = window.fetch;
+        window.fetch = async (url, options) => {
+            if (String(url).endsWith('/generate')) await new Promise(r => setTimeout(r, 800));
+            return fetch(url, options);
+        };
+    })()""")
+    page.goto("/")
+    page.fill(tid("prompt"), "A single job, however eager the keyboard")
+    page.focus(tid("prompt"))
+    page.keyboard.press("Control+Enter")
+    page.keyboard.press("Control+Enter")
+    expect(page).to_have_url(re.compile(r"#/jobs/\d+$"))
+    wait_ready(page)
+    assert httpx.get(f"{base_url}/api/v2/jobs").json()["total"] == 1
+
+
+def test_the_list_follows_a_job_the_user_has_left(slow_page: Page) -> None:
+    page = slow_page
+    page.goto("/")
+    start_job(page, prompt="A long tour the user walks away from", duration=50)
+    expect(page.locator(tid("job-status"))).to_have_attribute(
+        "data-status", "generating_storyboard")
+    # Long enough for the list's own refresh (every 3 s) to pass over the job followed.
+    page.wait_for_timeout(4000)
+    page.click(tid("new-storyboard"))
+    item = page.locator("[data-testid=job-list] [data-testid=job-item-status]").first
+    expect(item).to_have_attribute("data-status", "storyboard_ready")
 
 
 def test_cancel_a_running_job(page: Page, base_url: str) -> None:

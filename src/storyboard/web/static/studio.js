@@ -243,6 +243,8 @@ function readRequest() {
 
 async function submitGenerate(event) {
   event.preventDefault();
+  // requestSubmit() (Ctrl+Enter) ignores the disabled button: one job per click, not two.
+  if (generateButton.disabled) return;
   clearFieldErrors();
   showError(formError, null);
   generateButton.disabled = true;
@@ -373,8 +375,13 @@ function setLink(link, href, enabled) {
 function renderToolbar(job) {
   const final = FINAL.has(job.status);
   const ready = job.status === "storyboard_ready";
+  if (final && !cancelButton.hidden && ready && !job.approved) {
+    // Approve takes Cancel's place as the job ends: a click aimed at Cancel must not land on
+    // it and approve.
+    approveButton.disabled = true;
+    setTimeout(() => { approveButton.disabled = false; }, 700);
+  }
   approveButton.hidden = !ready || job.approved;
-  approveButton.disabled = false;
   cancelButton.hidden = final;
   approvedState.hidden = !job.approved;
   if (job.approved) {
@@ -423,7 +430,10 @@ function createCard(number) {
   const card = frameTemplate.content.firstElementChild.cloneNode(true);
   card.dataset.scene = String(number);
   byTestId("regenerate", card).addEventListener("click", () => openRegenerate(card));
-  byTestId("regenerate-cancel", card).addEventListener("click", () => closeRegenerate(card));
+  byTestId("regenerate-cancel", card).addEventListener("click", () => closeRegenerate(card, true));
+  byTestId("regenerate-form", card).addEventListener("keydown", (event) => {
+    if (event.key === "Escape") closeRegenerate(card, true);
+  });
   byTestId("regenerate-form", card).addEventListener("submit", (event) => submitRegenerate(event, card));
   for (const box of byTestId("regenerate-form", card).querySelectorAll("textarea")) {
     box.addEventListener("input", () => fitToText(box));
@@ -448,10 +458,17 @@ function updateCard(card, entry, total, job) {
     image.hidden = true;
     image.removeAttribute("src");
   }
-  const titles = { pending: "Waiting", generating: entry.image_url ? "Redrawing\u2026" : "Drawing\u2026", failed: "Image failed" };
-  placeholder.hidden = status === "completed" || (Boolean(entry.image_url) && status !== "generating");
-  $(".frame-placeholder-title", placeholder).textContent =
-    status === "pending" && FINAL.has(job.status) ? "Not drawn" : titles[status] ?? "";
+  // The service records "generating" only with a prediction id: the scene its progress names
+  // is being drawn all the same (a lone redraw, or a frame of the sketch renderer).
+  const drawing = status === "generating" || (status === "pending"
+    && job.status === "generating_storyboard" && job.progress?.current_scene === scene.scene_number);
+  card.dataset.drawing = String(drawing);
+  const redraw = Boolean(entry.versions?.length);
+  const titles = { pending: "Waiting", failed: "Image failed" };
+  placeholder.hidden = status === "completed" || (Boolean(entry.image_url) && !drawing);
+  $(".frame-placeholder-title", placeholder).textContent = drawing
+    ? (redraw ? "Redrawing\u2026" : "Drawing\u2026")
+    : status === "pending" && FINAL.has(job.status) ? "Not drawn" : titles[status] ?? "";
   byTestId("frame-failure", card).textContent = status === "failed" ? entry.error || "No reason given" : "";
 
   $(".frame-number", card).textContent = String(scene.scene_number).padStart(2, "0");
@@ -521,9 +538,19 @@ function openRegenerate(card) {
   byTestId("regenerate-description", card).focus();
 }
 
-function closeRegenerate(card) {
-  byTestId("regenerate-form", card).hidden = true;
+function closeRegenerate(card, refocus = false) {
+  const regenForm = byTestId("regenerate-form", card);
+  const hadFocus = regenForm.contains(document.activeElement);
+  regenForm.hidden = true;
   byTestId("regenerate", card).hidden = false;
+  // Focus would fall to <body> with the form: back to where the user started from.
+  if (refocus || hadFocus) focusAfter(byTestId("regenerate", card));
+}
+
+// Keyboard users keep their place when the control they used disappears or is disabled.
+function focusAfter(control) {
+  if (control && !control.hidden && !control.disabled) control.focus();
+  else $("#workspace").focus({ preventScroll: true });
 }
 
 async function submitRegenerate(event, card) {
@@ -541,6 +568,7 @@ async function submitRegenerate(event, card) {
   submit.disabled = true;
   try {
     const job = await api(`/jobs/${jobId}/scenes/${entry.scene.scene_number}/regenerate`, { method: "POST", body });
+    if (jobId !== state.jobId) return; // the user moved on: leave the job now shown alone
     closeRegenerate(card);
     showError(actionError, null);
     applyJob(job);
@@ -562,7 +590,9 @@ async function runAction(button, path, busyText) {
   button.textContent = busyText;
   try {
     const job = await api(`/jobs/${jobId}/${path}`, { method: "POST" });
+    const hadFocus = document.activeElement === button;
     applyJob(job);
+    if (hadFocus && button.hidden) focusAfter(null);
     return job;
   } catch (error) {
     showError(actionError, error);
@@ -604,6 +634,7 @@ function stopLive() {
   live.source?.close();
   clearTimeout(live.timer);
   state.live = null;
+  scheduleListRefresh(); // the list skipped this job while it was followed live
 }
 
 function finished(live, job) {
@@ -697,6 +728,7 @@ async function openJob(jobId) {
     const bar = byTestId("progress-bar");
     bar.dataset.fresh = "1";
     showError(actionError, null);
+    clearJobView(jobId);
   }
   emptyState.hidden = true;
   jobView.hidden = false;
@@ -708,12 +740,31 @@ async function openJob(jobId) {
     if (!FINAL.has(job.status)) follow(jobId);
   } catch (error) {
     if (state.jobId !== jobId) return;
-    byTestId("job-title").textContent = `Storyboard #${jobId}`;
-    byTestId("job-eyebrow").textContent = "";
-    byTestId("job-meta").textContent = "";
+    clearJobView(jobId);
     showError(actionError, error.status === 404 ? `Storyboard #${jobId} does not exist.` : error);
-    for (const el of [approveButton, cancelButton, approvedState]) el.hidden = true;
   }
+}
+
+// Until a job's own answer arrives, nothing of the previous job may show (nor be acted on).
+function clearJobView(jobId) {
+  byTestId("job-title").textContent = `Storyboard #${jobId}`;
+  byTestId("job-title").title = "";
+  byTestId("job-eyebrow").textContent = "";
+  byTestId("job-meta").textContent = "";
+  const badge = byTestId("job-status");
+  badge.textContent = "";
+  badge.dataset.status = "";
+  byTestId("progress-message").textContent = "";
+  byTestId("progress-count").textContent = "";
+  byTestId("progress-eta").textContent = "";
+  const bar = byTestId("progress-bar");
+  bar.dataset.state = "indeterminate";
+  bar.setAttribute("aria-valuenow", "0");
+  $(".progress-fill", bar).style.width = "0%";
+  for (const el of [approveButton, cancelButton, approvedState]) el.hidden = true;
+  setLink(byTestId("export-pdf"), "", false);
+  setLink(byTestId("export-zip"), "", false);
+  showError(byTestId("job-error"), null);
 }
 
 function route() {
@@ -811,7 +862,12 @@ async function loadList({ more = false } = {}) {
     const offset = more ? state.list.length : 0;
     const limit = more ? LIST_PAGE : Math.max(LIST_PAGE, state.list.length);
     const page = await api(`/jobs?limit=${Math.min(limit, 100)}&offset=${offset}`);
-    state.list = more ? [...state.list, ...page.jobs] : page.jobs;
+    // Newest first by id: jobs started since the last page shift offsets, so pages overlap;
+    // a refresh of the first page keeps the older jobs the user had already paged to.
+    const seen = new Set(page.jobs.map((j) => j.job_id));
+    const oldest = page.jobs.length ? page.jobs[page.jobs.length - 1].job_id : Infinity;
+    const kept = state.list.filter((j) => !seen.has(j.job_id) && (more || j.job_id < oldest));
+    state.list = more ? [...kept, ...page.jobs] : [...page.jobs, ...kept];
     state.listTotal = page.total;
     renderList();
   } catch {
@@ -820,11 +876,12 @@ async function loadList({ more = false } = {}) {
   }
 }
 
-// Jobs started elsewhere (CLI, another tab) still move: refresh while any listed job runs.
+// Jobs started elsewhere (CLI, another tab) still move: refresh every 3 s while any listed
+// job runs, and now and then when none does, so new ones appear.
 function scheduleListRefresh(delay) {
   clearTimeout(state.listTimer);
   const running = state.list.some((j) => !FINAL.has(j.status) && j.job_id !== state.live?.jobId);
-  if (delay || running) state.listTimer = setTimeout(() => loadList(), delay ?? 3000);
+  state.listTimer = setTimeout(() => loadList(), delay ?? (running ? 3000 : 15000));
 }
 
 loadMoreButton.addEventListener("click", () => loadList({ more: true }));
