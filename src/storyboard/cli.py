@@ -30,7 +30,13 @@ from .images import make_provider, provider_name
 from .jobs import JobRuntime, create_storyboard_job, run_storyboard_job
 from .jobs.review import cancel_job
 from .scenes import beat_for
-from .schemas import GenerationRequest, JobStatus, StoryboardEntry, VideoProgress
+from .schemas import (
+    GenerationRequest,
+    JobStatus,
+    StoryboardEntry,
+    VideoProgress,
+    plain_message,
+)
 from .storage import path_for_url
 
 __all__ = ["app", "main"]
@@ -54,7 +60,7 @@ def _validation_message(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():
         field = ".".join(str(p) for p in error["loc"]) or "input"
-        parts.append(f"{field}: {error['msg']}")
+        parts.append(f"{field}: {plain_message(error['msg'])}")
     return "; ".join(parts)
 
 

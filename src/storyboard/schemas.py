@@ -22,6 +22,7 @@ __all__ = [
     "StoryboardEntry",
     "VideoProgress",
     "clean_text",
+    "plain_message",
 ]
 
 MAX_PROMPT_LENGTH = 2000
@@ -29,6 +30,12 @@ MIN_DURATION = 5
 MAX_DURATION = 300
 MAX_STYLE_LENGTH = 200
 AspectRatio = Literal["16:9", "9:16", "1:1", "4:3"]
+
+
+def plain_message(msg: str) -> str:
+    """A validation message for a person: pydantic prefixes our own checks' words with
+    "Value error, ", which says nothing to someone fixing their input."""
+    return msg.removeprefix("Value error, ")
 
 
 def clean_text(value: str) -> str:

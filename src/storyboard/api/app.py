@@ -27,6 +27,7 @@ from ..errors import (
 from ..jobs.queue import Queue
 from ..jobs.task import generate_storyboard_task
 from ..jobs.worker import WorkerThread
+from ..schemas import plain_message
 from . import media, review, routes
 
 __all__ = ["create_app"]
@@ -80,7 +81,8 @@ async def _invalid_request(request: Request, exc: Exception) -> Response:
     # in ASCII-escaped JSON: a lone surrogate in the body is refused, not turned into a 500
     # when the answer cannot be encoded as UTF-8.
     assert isinstance(exc, RequestValidationError)
-    errors = [{k: v for k, v in error.items() if k != "input"} for error in exc.errors()]
+    errors = [{**{k: v for k, v in error.items() if k != "input"},
+               "msg": plain_message(error["msg"])} for error in exc.errors()]
     body = json.dumps({"detail": jsonable_encoder(errors)}, ensure_ascii=True)
     return Response(body, status_code=422, media_type="application/json")
 
