@@ -20,7 +20,9 @@ from storyboard import (
     save_generated_video,
 )
 from storyboard.config import Settings
+from storyboard.db import get_engine, update_job
 from storyboard.errors import AccountError, PermanentImageError, RetryableImageError
+from storyboard.images import ImageRequest
 from storyboard.jobs import JobRuntime, run_storyboard_job
 from storyboard.storage import path_for_url
 
@@ -354,3 +356,41 @@ def test_a_provider_that_cannot_start_fails_the_job_with_the_reason(
     assert job is not None and job["status"] == "failed"  # not left pending forever
     assert job["error_message"].startswith("Cannot start: No Replicate API key")
     assert "REPLICATE_API_KEY" in job["error_message"]
+
+
+def test_a_second_message_for_a_running_job_does_not_run_it_twice(settings: Settings) -> None:
+    """A queue delivers a job twice to one process (a redelivery, a re-dispatch): both
+    deliveries share the process's lease, so only the runtime can tell; the scenes are drawn
+    (and paid for) once."""
+    job_id = new_job({"duration": 15, "style": "cinematic"})
+    provider = ScriptedProvider(delay=0.2)
+    rt = JobRuntime.create(settings, provider)
+
+    async def twice() -> list[str | None]:
+        first = asyncio.create_task(run_storyboard_job(job_id, rt))
+        await asyncio.sleep(0.05)  # the first run has the job
+        second = await run_storyboard_job(job_id, rt)
+        return [await first, second]
+
+    first, second = asyncio.run(twice())
+    assert first == "storyboard_ready" and second in ("pending", "parsing", "generating_storyboard")
+    assert sorted(r.scene.scene_number for r in provider.calls if r.scene) == [1, 2, 3]
+
+
+def test_a_run_that_lost_its_job_never_writes_over_the_new_holder(settings: Settings) -> None:
+    """Another worker takes the job over mid-run (its lease was judged lapsed): the old run
+    stops, and neither its progress writes nor its stop write touch the new holder's row."""
+    job_id = new_job({"duration": 15, "style": "cinematic"})
+    engine = get_engine(settings)
+
+    def taken_over(request: ImageRequest) -> None:
+        if request.scene is not None and request.scene.scene_number == 2:
+            update_job(engine, job_id, lease_owner="other-host:1:abc",
+                       storyboard_data='["the new holder\'s"]')
+
+    provider = ScriptedProvider(on_call=taken_over, delay=0.1)
+    status = run(job_id, provider, settings)
+    assert status == "generating_storyboard"  # stopped: the job is the other holder's now
+    job = get_job(job_id)
+    assert job is not None and job["lease_owner"] == "other-host:1:abc"
+    assert job["storyboard_data"] == '["the new holder\'s"]'

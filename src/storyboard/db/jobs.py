@@ -116,16 +116,18 @@ def update_job(
     *,
     unless_status: Iterable[str] = (),
     only_status: Iterable[str] = (),
+    held_by: str | None = None,
     **values: Any,
 ) -> bool:
     """Write ``values`` and ``updated_at`` in one statement; returns whether a row changed.
 
     ``unless_status`` / ``only_status`` make the write conditional on the status at that moment,
-    so a job cancelled by someone else is never overwritten by a late progress write.
+    so a job cancelled by someone else is never overwritten by a late progress write;
+    ``held_by`` on the lease holder, so a run that lost its job never writes over the new run's.
     """
     values.setdefault("updated_at", utcnow())
     stmt = update_statement(job_id, unless_status=unless_status, only_status=only_status,
-                            values=values)
+                            held_by=held_by, values=values)
     with engine.begin() as conn:
         return conn.execute(stmt).rowcount > 0
 

@@ -45,6 +45,9 @@ class JobRuntime:
     owner: str = field(default_factory=lambda: worker_identity())
     owns_provider: bool = field(default=False, repr=False)
     writer: JobWriter = field(init=False, repr=False)
+    # Jobs running on this runtime now: a job runs at most once per process, however many
+    # messages for it arrive (the lease is this process's, so a claim cannot tell them apart).
+    running: set[int] = field(init=False, repr=False, default_factory=set)
 
     def __post_init__(self) -> None:
         # Every job on this loop shares one writer, so their progress writes share commits.

@@ -157,6 +157,7 @@ class SceneRunner:
         ok = await self.rt.writer.update(
             self.job_id,
             only_status=_ACTIVE,
+            held_by=self.rt.owner,  # a run that lost its lease stops here, not at its next renew
             progress=self.progress().model_dump_json(),
             storyboard_data=self.storyboard_json(),
             **extra,
@@ -333,6 +334,21 @@ async def run_storyboard_job(
     if row.status in FINAL_STATUSES:
         log.info("Job %s: already %s, nothing to do", job_id, row.status)
         return row.status
+    if job_id in rt.running:
+        # A second message for a job this process is running (a redelivery, a re-dispatch):
+        # the run under way finishes it; a second run would pay for every scene again.
+        log.info("Job %s: already running in this process", job_id)
+        return row.status
+    rt.running.add(job_id)
+    try:
+        return await _claim_and_run(job_id, row, rt, raise_if_busy=raise_if_busy)
+    finally:
+        rt.running.discard(job_id)
+
+
+async def _claim_and_run(
+    job_id: int, row: GeneratedVideo, rt: JobRuntime, *, raise_if_busy: bool
+) -> str | None:
     claim = claim_statement(job_id, owner=rt.owner, lease_seconds=rt.settings.lease_seconds)
     try:
         claimed = await rt.writer.execute(job_id, claim)
@@ -346,6 +362,9 @@ async def run_storyboard_job(
         if raise_if_busy:
             raise JobBusyError(f"Job {job_id} is held by another worker")
         return row.status
+    # Read again now that the job is ours: scenes its last holder finished after the first
+    # read must not be drawn (and paid for) again.
+    row = get_job_row(rt.engine, job_id) or row
     started = rt.clock()
     released = False
     try:
@@ -380,13 +399,15 @@ async def _release(rt: JobRuntime, job_id: int) -> None:
 
 
 def _fail(rt: JobRuntime, job_id: int, message: str, **extra: Any) -> None:
-    _fail_row(rt.engine, job_id, message, **extra)
+    _fail_row(rt.engine, job_id, message, held_by=rt.owner, **extra)
 
 
-def _fail_row(engine: Engine, job_id: int, message: str, **extra: Any) -> None:
+def _fail_row(engine: Engine, job_id: int, message: str, *, held_by: str | None = None,
+              **extra: Any) -> None:
     progress = VideoProgress(current_stage=JobStatus.FAILED.value, message=message)
-    update_job(engine, job_id, unless_status=FINAL_STATUSES, status=JobStatus.FAILED.value,
-               error_message=message, progress=progress.model_dump_json(), **extra)
+    update_job(engine, job_id, unless_status=FINAL_STATUSES, held_by=held_by,
+               status=JobStatus.FAILED.value, error_message=message,
+               progress=progress.model_dump_json(), **extra)
 
 
 async def _plan(job_id: int, row: GeneratedVideo, rt: JobRuntime) -> list[StoryboardEntry] | None:
@@ -399,7 +420,7 @@ async def _plan(job_id: int, row: GeneratedVideo, rt: JobRuntime) -> list[Storyb
                  sum(e.generation_status == "completed" for e in entries), len(entries))
         return entries
     parsing = VideoProgress(current_stage="parsing", message="Parsing prompt into scenes")
-    if not await rt.writer.update(job_id, only_status=RUNNABLE, status="parsing",
+    if not await rt.writer.update(job_id, only_status=RUNNABLE, held_by=rt.owner, status="parsing",
                                   progress=parsing.model_dump_json()):
         raise _JobStopped
     log.info("Job %s: Parsing prompt into scenes", job_id)
@@ -449,7 +470,8 @@ async def _run(job_id: int, row: GeneratedVideo, rt: JobRuntime, started: float)
     choose_seeds(entries, runner.params, findable=findable)  # written below, before any request
     todo = sum(1 for e in entries if e.generation_status == "pending")
     if not await rt.writer.update(
-            job_id, only_status=RUNNABLE, status=JobStatus.GENERATING_STORYBOARD.value,
+            job_id, only_status=RUNNABLE, held_by=rt.owner,
+            status=JobStatus.GENERATING_STORYBOARD.value,
             estimated_cost=round(runner.cost + todo * rt.provider.price_per_image, 6),
             progress=runner.progress().model_dump_json(),
             storyboard_data=runner.storyboard_json()):
@@ -470,7 +492,9 @@ async def _run(job_id: int, row: GeneratedVideo, rt: JobRuntime, started: float)
         # Record what the images made before the stop really cost, and which frames were not
         # drawn.
         mark_undrawn(entries)
-        update_job(rt.engine, job_id, actual_cost=round(runner.cost, 6),
+        # Only while the lease is still ours: a run stopped because another took the job
+        # over must not write its stale storyboard over the new run's.
+        update_job(rt.engine, job_id, held_by=rt.owner, actual_cost=round(runner.cost, 6),
                    storyboard_data=runner.storyboard_json())
         raise
     return await _finish(rt, job_id, runner, started)
@@ -492,7 +516,7 @@ async def _finish(rt: JobRuntime, job_id: int, runner: SceneRunner, started: flo
                                  scenes_total=len(entries), scenes_completed=len(entries),
                                  current_scene=len(entries), estimated_completion_seconds=0,
                                  message=message)
-        if not await rt.writer.update(job_id, only_status=_ACTIVE,
+        if not await rt.writer.update(job_id, only_status=_ACTIVE, held_by=rt.owner,
                                       status=JobStatus.STORYBOARD_READY.value,
                                       progress=progress.model_dump_json(),
                                       storyboard_data=runner.storyboard_json(), actual_cost=cost,
