@@ -7,8 +7,12 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import OperationalError
 
 from storyboard import get_job, save_generated_video
 from storyboard.config import Settings, get_settings
@@ -18,6 +22,7 @@ from storyboard.jobs.worker import Worker, owner_is_dead
 
 from .jobstate import scenes_done, status, wait
 from .providers import ScriptedProvider
+from .services import postgres_database
 
 FINAL = ("storyboard_ready", "failed", "cancelled")
 
@@ -135,3 +140,51 @@ def test_serve_runs_jobs_with_its_embedded_worker(settings: Settings) -> None:
         wait(lambda: status(job_id) in FINAL)
     assert status(job_id) == "storyboard_ready"
     assert Path(settings.media_dir / "jobs" / str(job_id) / "scene-03-v1.png").is_file()
+
+
+def test_the_worker_outlives_a_database_that_drops_its_connections(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PostgreSQL restarts (here: every connection to the database is terminated) between
+    two jobs: the worker keeps polling and runs the next job."""
+    with postgres_database() as url:
+        monkeypatch.setenv("DATABASE_URL", url)
+        settings = get_settings(worker_poll_interval=0.02)
+        provider = ScriptedProvider()
+
+        async def main() -> None:
+            worker = Worker(settings, provider)
+            runner = asyncio.create_task(worker.run())
+            first = new_job(15)
+            while status(first) not in FINAL:
+                assert not runner.done(), runner
+                await asyncio.sleep(0.02)
+            terminate_connections(url)
+            # The worker polls first (every 0.02 s) and meets the dead connections itself:
+            # this process shares one pool, and the first error anywhere renews it.
+            await asyncio.sleep(0.5)
+            second = _retrying(lambda: new_job(15))
+            while status(second) not in FINAL:
+                assert not runner.done(), runner  # the worker must still be polling
+                await asyncio.sleep(0.02)
+            worker.stop()
+            await runner
+            assert [status(first), status(second)] == ["storyboard_ready"] * 2
+
+        asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def terminate_connections(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect("host=127.0.0.1 dbname=test", autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+
+
+def _retrying(make: Callable[[], int]) -> int:
+    try:
+        return make()
+    except OperationalError:  # a dead pooled connection: the pool is renewed, try once more
+        return make()

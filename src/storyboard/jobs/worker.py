@@ -14,6 +14,8 @@ import os
 import socket
 import threading
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from .. import eventloop
 from ..config import Settings
 from ..db import claim_job, claimable_job_ids, leased_jobs
@@ -24,6 +26,7 @@ from .task import run_storyboard_job
 __all__ = ["Worker", "WorkerThread", "owner_is_dead"]
 
 log = logging.getLogger("storyboard.worker")
+_MAX_BACKOFF = 30.0  # seconds between polls while the database cannot be read
 
 
 def owner_is_dead(owner: str) -> bool:
@@ -106,22 +109,37 @@ class Worker:
 
         task.add_done_callback(done)
 
+    def _take_work(self) -> None:
+        room = self.settings.worker_max_jobs - len(self.running)
+        if room > 0:
+            for job_id, steal_from in self._candidates(room):
+                if job_id not in self.running:
+                    self._start(job_id, steal_from)
+
     async def run(self) -> None:
         """Poll for work until ``stop()``, then drain or hand back running jobs."""
         self.loop = asyncio.get_running_loop()
         log.info("worker %s started", self.rt.owner)
+        failures = 0
         try:
             while not self._stopping.is_set():
-                room = self.settings.worker_max_jobs - len(self.running)
-                if room > 0:
-                    for job_id, steal_from in self._candidates(room):
-                        if job_id not in self.running:
-                            self._start(job_id, steal_from)
+                pause = self.settings.worker_poll_interval
+                try:
+                    self._take_work()
+                    failures = 0
+                except SQLAlchemyError as exc:
+                    # The database restarted or failed over: its pooled connections are
+                    # gone. Keep polling (backing off), or jobs would wait for a worker
+                    # that no longer looks.
+                    failures += 1
+                    pause = min(pause * 2 ** failures, _MAX_BACKOFF)
+                    log.warning("worker: cannot read jobs (%s); trying again in %.1fs",
+                                str(exc).strip().splitlines()[0] if str(exc).strip() else
+                                type(exc).__name__, pause)
                 self._wake.clear()
                 waits = [asyncio.ensure_future(self._wake.wait()),
                          asyncio.ensure_future(self._stopping.wait())]
-                await asyncio.wait(waits, timeout=self.settings.worker_poll_interval,
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(waits, timeout=pause, return_when=asyncio.FIRST_COMPLETED)
                 for w in waits:
                     w.cancel()
             await self._drain()
