@@ -138,6 +138,25 @@ def test_sigterm_lets_running_jobs_finish(backend: Backend) -> None:
     assert status(job_id) == "storyboard_ready"
 
 
+def test_sigterm_after_the_grace_hands_running_jobs_back(backend: Backend) -> None:
+    """A job still running when the grace period ends is given back at once (its lease
+    released, in queue mode its message sent again), not left to wait out its lease."""
+    job_id = backend.new_job(50)
+    proc = backend.spawn(STORYBOARD_SHUTDOWN_GRACE="0")
+    wait(lambda: scenes_done(job_id) >= 1)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(40) == 0
+    job = get_job(job_id)
+    assert job is not None and job["status"] == "generating_storyboard"
+    assert job["lease_owner"] is None  # handed back: any worker may take it now
+    before = scene_files(backend.settings, job_id)
+    backend.spawn()
+    wait(lambda: status(job_id) in FINAL)
+    assert status(job_id) == "storyboard_ready"
+    after = scene_files(backend.settings, job_id)
+    assert len(after) == 10 and all(after[n] == m for n, m in before.items())
+
+
 def test_many_workers_one_killed_mid_job(backend: Backend) -> None:
     ids = [backend.new_job(20) for _ in range(8)]
     workers = [backend.spawn() for _ in range(3)]
@@ -228,3 +247,20 @@ def test_redis_broker_runs_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
             _stop_all(b)
             queue.broker.flush_all()
             queue.close()
+
+
+def test_a_worker_prefetches_no_more_messages_than_it_can_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RabbitMQ's 30-minute consumer timeout counts from delivery: a message prefetched behind
+    running jobs would spend it waiting (Dramatiq prefetches two per thread by default)."""
+    require("RabbitMQ", RABBITMQ)
+    monkeypatch.setenv("STORYBOARD_BROKER_URL", RABBITMQ_URL)
+    monkeypatch.setenv("STORYBOARD_QUEUE_NAME", f"sb_test_{uuid.uuid4().hex[:8]}")
+    from storyboard.jobs.queue import Queue
+
+    queue = Queue(get_settings())
+    try:
+        assert queue.worker(3).queue_prefetch == 3
+    finally:
+        queue.close()

@@ -274,7 +274,13 @@ def worker(
         out.print(f"worker consuming queue {settings.queue_name!r}", highlight=False)
         stopping.wait()
         redispatcher.stop()
-        consumer.stop(timeout=int(settings.shutdown_grace * 1000))
+        # While Dramatiq stops taking messages and waits for its threads, running jobs get the
+        # grace period; then they are handed back (lease released, message sent again).
+        handing_back = threading.Thread(target=queue.hand_back, args=(settings.shutdown_grace,))
+        handing_back.start()
+        consumer.stop(timeout=int((settings.shutdown_grace + 30) * 1000))
+        handing_back.join()
+        queue.send_handed_back()
         queue.close()
         return
 

@@ -75,7 +75,8 @@ class Settings(BaseSettings):
     # A Redis URL for the fleet-wide image rate limit (defaults to the broker when it is Redis).
     redis_url: str | None = None
     # Dramatiq: a job message is retried only when its job is held by another worker (e.g. a
-    # redelivery racing a dead worker's lease); the job itself handles image failures.
+    # redelivery racing a dead worker's lease) or the database could not be read; the job
+    # itself handles image failures.
     queue_max_retries: int = Field(default=10, ge=0)
     # Below RabbitMQ's 30-minute consumer timeout, so a stuck job is interrupted (and resumed
     # from its checkpoint) before the broker drops the worker's channel.

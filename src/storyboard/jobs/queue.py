@@ -6,9 +6,14 @@ could have lapsed (a RabbitMQ redelivery racing a dead worker's lease lands here
 resumes from the checkpoints in the row. Jobs whose message was lost between the database commit
 and the broker are found by ``redispatch_lost_jobs`` and sent again.
 
-Dramatiq's defaults are set on purpose: ``max_retries`` (default 20) counts only busy retries,
-``time_limit`` (default 10 min) is ``STORYBOARD_JOB_TIME_LIMIT`` (25 min, under RabbitMQ's 30 min
-consumer timeout), and the backoff starts at the lease length.
+Dramatiq's defaults are set on purpose: a message is retried (``STORYBOARD_QUEUE_MAX_RETRIES``
+times, not Dramatiq's 20) only when another worker holds its job or the database could not be
+read, with a backoff that starts at the lease length; ``time_limit`` (default 10 min) is
+``STORYBOARD_JOB_TIME_LIMIT`` (25 min, under RabbitMQ's 30 min consumer timeout, which counts
+from delivery: a worker prefetches only as many messages as it has threads, so none waits in
+memory behind running jobs). On SIGTERM, jobs still running after the grace period are handed
+back: their lease is released and their message sent again, so another worker resumes them at
+once.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -24,11 +30,12 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware.asyncio import AsyncIO
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..config import Settings
 from ..db import RUNNABLE_STATUSES, get_engine
 from ..db.models import GeneratedVideo, utcnow
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, JobBusyError
 from .runtime import JobRuntime
 from .task import run_storyboard_job
 
@@ -61,13 +68,25 @@ class Queue:
         dramatiq.set_broker(self.broker)
         self._runtime: JobRuntime | None = None
         self._runtime_lock = asyncio.Lock()
+        # The job runs of this process, on Dramatiq's event loop, for a SIGTERM hand-back.
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._handing_back = threading.Event()
+        self._handed_back: list[int] = []
+        max_retries = settings.queue_max_retries
+
+        def retry_when(retries: int, exc: Exception) -> bool:
+            # Busy (a redelivery racing a live lease) or a database hiccup: try again later.
+            # Anything else the job itself has already handled or recorded.
+            return retries < max_retries and isinstance(exc, JobBusyError | SQLAlchemyError)
+
         lease_ms = int(settings.lease_seconds * 1000)
         self.actor: Any = dramatiq.actor(
             self._run,
             actor_name=ACTOR_NAME,
             queue_name=settings.queue_name,
             broker=self.broker,
-            max_retries=settings.queue_max_retries,
+            retry_when=retry_when,
             min_backoff=lease_ms,
             max_backoff=lease_ms * 4,
             time_limit=int(settings.job_time_limit * 1000),
@@ -81,7 +100,43 @@ class Queue:
                 rt = JobRuntime.create(self.settings)
                 rt.image_slots = asyncio.Semaphore(self.settings.max_inflight_images)
                 self._runtime = rt
-        await run_storyboard_job(job_id, self._runtime, raise_if_busy=True)
+        task = asyncio.current_task()
+        assert task is not None
+        self._loop = asyncio.get_running_loop()
+        self._tasks.add(task)
+        try:
+            await run_storyboard_job(job_id, self._runtime, raise_if_busy=True)
+        except asyncio.CancelledError:
+            if not self._handing_back.is_set():
+                raise
+            # Shutting down: the run gave its lease back as it stopped; this message is done,
+            # and the job is sent again once this worker takes no more (``send_handed_back``).
+            self._handed_back.append(job_id)
+            log.info("Job %s: handed back", job_id)
+        finally:
+            self._tasks.discard(task)
+
+    def hand_back(self, grace: float) -> None:
+        """On shutdown (from any thread): give running jobs ``grace`` seconds to finish, then
+        stop the rest and send them again. Returns once none is running."""
+        deadline = time.monotonic() + grace
+        while self._tasks and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not self._tasks or self._loop is None:
+            return
+        self._handing_back.set()
+        for task in list(self._tasks):
+            self._loop.call_soon_threadsafe(task.cancel)
+        deadline = time.monotonic() + 30
+        while self._tasks and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def send_handed_back(self) -> None:
+        """After the consumer has stopped: send the handed-back jobs again, for other workers
+        to resume now (sent earlier, this stopping worker could take them itself)."""
+        for job_id in self._handed_back:
+            self.send(job_id)
+        self._handed_back.clear()
 
     def send(self, job_id: int) -> None:
         """Dispatch a job and note when, so a lost message can be told from a queued one."""
@@ -92,8 +147,12 @@ class Queue:
                          .values(dispatched_at=utcnow()))
 
     def worker(self, threads: int) -> dramatiq.Worker:
-        return dramatiq.Worker(self.broker, queues={self.settings.queue_name},
-                               worker_threads=threads)
+        worker = dramatiq.Worker(self.broker, queues={self.settings.queue_name},
+                                 worker_threads=threads)
+        # RabbitMQ's consumer timeout counts from delivery: a message prefetched behind running
+        # jobs (Dramatiq's default is two per thread) would spend its budget waiting.
+        worker.queue_prefetch = threads
+        return worker
 
     def close(self) -> None:
         self.broker.close()
