@@ -18,6 +18,7 @@ from storyboard import get_job, save_generated_video
 from storyboard.config import Settings, get_settings
 from storyboard.db import get_engine, update_job
 from storyboard.db.models import utcnow
+from storyboard.jobs.runtime import pid_namespace
 from storyboard.jobs.worker import Worker, owner_is_dead
 
 from .jobstate import scenes_done, status, wait
@@ -121,10 +122,38 @@ def test_owner_is_dead() -> None:
 
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
-    host = socket.gethostname()
-    assert owner_is_dead(f"{host}:{proc.pid}:x")
-    assert not owner_is_dead(f"{host}:{os.getpid()}:x")
-    assert not owner_is_dead(f"not-{host}:{proc.pid}:x")
+    host, ns = socket.gethostname(), pid_namespace()
+    assert ns  # Linux: /proc/self/ns/pid
+    assert owner_is_dead(f"{host}:{proc.pid}:x:{ns}")
+    assert not owner_is_dead(f"{host}:{os.getpid()}:x:{ns}")
+    assert not owner_is_dead(f"not-{host}:{proc.pid}:x:{ns}")
+    # Same host name, another pid namespace (a container on the host network): its pids
+    # mean nothing here, so its lease is left to lapse rather than stolen from the living.
+    assert not owner_is_dead(f"{host}:{proc.pid}:x:{int(ns) + 1}")
+    assert not owner_is_dead(f"{host}:{proc.pid}:x")  # an identity that does not say
+
+
+def test_a_worker_in_another_pid_namespace_is_not_judged_dead(settings: Settings) -> None:
+    """A real process in its own pid namespace (unshare) holds a lease; its pid does not exist
+    here, yet it is alive: the worker here must not take its job."""
+    unshare = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"],
+                             capture_output=True, check=False)
+    if unshare.returncode != 0:
+        pytest.skip(f"cannot make a pid namespace here: {unshare.stderr.decode().strip()}")
+    code = ("import time; from storyboard.jobs.runtime import worker_identity; "
+            "print(worker_identity(), flush=True); time.sleep(30)")
+    holder = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", sys.executable,
+                               "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        identity = holder.stdout.readline().strip()
+        assert identity.split(":")[3] != pid_namespace()  # its identity says where it lives
+        assert not owner_is_dead(identity)
+    finally:
+        holder.kill()
+        holder.wait(10)
+        if holder.stdout is not None:
+            holder.stdout.close()
 
 
 def test_serve_runs_jobs_with_its_embedded_worker(settings: Settings) -> None:

@@ -17,12 +17,22 @@ from ..db import JobWriter, get_engine
 from ..images import ImageProvider, make_provider
 from .ratelimit import ImageRateLimiter
 
-__all__ = ["JobRuntime", "worker_identity"]
+__all__ = ["JobRuntime", "pid_namespace", "worker_identity"]
+
+
+def pid_namespace() -> str:
+    """Which process-id space this process lives in ("" where the system does not say):
+    containers sharing a host name each have their own, with the same numbers in each."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return ""
 
 
 def worker_identity() -> str:
-    """host:pid:random - unique per runtime, and tells which process held a lease."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """host:pid:random:pid-namespace - unique per runtime, and tells which process held a
+    lease."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}:{pid_namespace()}"
 
 
 @dataclass

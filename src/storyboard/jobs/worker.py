@@ -20,7 +20,7 @@ from .. import eventloop
 from ..config import Settings
 from ..db import claim_job, claimable_job_ids, leased_jobs
 from ..images import ImageProvider
-from .runtime import JobRuntime
+from .runtime import JobRuntime, pid_namespace
 from .task import run_storyboard_job
 
 __all__ = ["Worker", "WorkerThread", "owner_is_dead"]
@@ -30,11 +30,15 @@ _MAX_BACKOFF = 30.0  # seconds between polls while the database cannot be read
 
 
 def owner_is_dead(owner: str) -> bool:
-    """True when a lease holder was a process on this machine that no longer exists."""
-    host, _, rest = owner.partition(":")
-    pid_text = rest.split(":", 1)[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
+    """True when a lease holder was a process on this machine that no longer exists. Only a
+    holder in this process-id namespace can be judged (a container with the host's name has
+    its own pids); any other holder's lease is left to lapse."""
+    parts = owner.split(":")
+    if len(parts) < 4 or parts[0] != socket.gethostname() or not parts[1].isdigit():
         return False
+    if not parts[3] or parts[3] != pid_namespace():
+        return False
+    pid_text = parts[1]
     pid = int(pid_text)
     if pid == os.getpid():
         return False
