@@ -410,6 +410,21 @@ def test_the_list_follows_a_job_the_user_has_left(slow_page: Page) -> None:
     expect(item).to_have_attribute("data-status", "storyboard_ready")
 
 
+def test_a_list_refresh_keeps_the_keyboard_focus(page: Page, base_url: str) -> None:
+    older, newer = (create_via_api(base_url, f"Job {n}") for n in (1, 2))
+    for job_id in (older, newer):
+        wait_final_via_api(base_url, job_id)
+    page.clock.install()  # the list's idle refresh runs when the test says
+    page.goto("/")
+    items = page.locator("[data-testid=job-list] [data-testid=job-item]")
+    expect(items).to_have_count(2)
+    items.nth(1).focus()
+    wait_final_via_api(base_url, create_via_api(base_url, "Job 3, made elsewhere"))
+    page.clock.fast_forward(16_000)
+    expect(items).to_have_count(3)
+    assert page.evaluate("document.activeElement.dataset.jobId") == str(older)
+
+
 def test_cancel_a_running_job(page: Page, base_url: str) -> None:
     page.goto("/")
     start_job(page, prompt="A long product tour", duration=50)

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from storyboard import get_job
 from storyboard.config import Settings
+from storyboard.db import get_engine, update_job
+from storyboard.db.models import utcnow
+from storyboard.jobs import JobRuntime, create_storyboard_job
+from storyboard.schemas import GenerationRequest
+
+from .providers import ScriptedProvider
 
 
 def storyboard(*args: str) -> subprocess.CompletedProcess[str]:
@@ -86,6 +94,8 @@ def test_settings_that_cannot_work_fail_with_a_message_before_any_job_is_written
         ("DATABASE_URL", "sqlite://", "in-memory"),
         ("DATABASE_URL", "postgresql+psycopg://app:s3cret@127.0.0.1:1/x", "app:***@"),
         ("DATA", str(a_file), "set DATA to a writable directory"),
+        ("DATABASE_URL", "postgresql+psycopg://bob:s3cret@pw@127.0.0.1/x", "%40"),
+        ("DATABASE_URL", "postgresql+psycopg://bob:s3cret@127.0.0.1:notaport/x", "notaport"),
     ]
     for name, value, says in cases:
         monkeypatch.setenv(name, value)
@@ -131,3 +141,28 @@ def test_an_interrupted_generate_cancels_its_job(settings: Settings, sig: signal
     assert "interrupted: job 1 cancelled" in stderr and "Traceback" not in stderr
     job = get_job(1)
     assert job is not None and job["status"] == "cancelled"
+
+
+def test_generate_follows_a_job_another_worker_holds_and_takes_it_back(
+    settings: Settings,
+) -> None:
+    """A worker on the same database took the new job first (its lease is live): generate
+    shows that run's progress, and takes the job back once the lease is let go (here: it
+    lapses, as when that worker died)."""
+    from storyboard.cli import _LocalRun
+
+    job_id = create_storyboard_job(GenerationRequest(prompt="A cat", duration=15),
+                                   settings=settings)
+    update_job(get_engine(settings), job_id, lease_owner="elsewhere:1:ab:1",
+               lease_expires_at=utcnow() + timedelta(seconds=1))
+    provider = ScriptedProvider()
+
+    async def main() -> str | None:
+        rt = JobRuntime.create(settings, provider)
+        try:
+            return await asyncio.wait_for(_LocalRun(job_id, rt).follow(), 30)
+        finally:
+            await rt.aclose()
+
+    assert asyncio.run(main()) == "storyboard_ready"
+    assert len(provider.calls) == 3  # drawn here, once

@@ -25,6 +25,7 @@ from . import eventloop
 from .config import Settings, get_settings
 from .contact_sheet import write_contact_sheet
 from .db import FINAL_STATUSES, get_engine, get_job_row
+from .db.models import GeneratedVideo, utcnow
 from .errors import JobStateError, StoryboardError
 from .images import make_provider, provider_name
 from .jobs import JobRuntime, create_storyboard_job, run_storyboard_job
@@ -109,8 +110,8 @@ def generate(
     if entries:
         _print_storyboard(settings, entries)
         sheet = write_contact_sheet(settings.media_dir, job_id, request.prompt, entries)
-        out.print(f"Images and contact sheet: [bold]{sheet.parent}[/]\n"
-                  f"Open [bold]{sheet}[/] to review.", highlight=False)
+        out.print(f"Images and contact sheet: [bold]{escape(str(sheet.parent))}[/]\n"
+                  f"Open [bold]{escape(str(sheet))}[/] to review.", highlight=False)
     if interrupted:
         raise _fail(f"interrupted: job {job_id} {status}", 130)
     if status != JobStatus.STORYBOARD_READY.value:
@@ -141,59 +142,78 @@ async def _run_with_progress(
     Ctrl-C/SIGTERM cancelled it). The provider is built first, so a setting that cannot work
     fails before any job is written."""
     rt = JobRuntime.create(settings)
-    interrupted = False
     try:
         job_id = create_storyboard_job(request, settings=settings)
         out.print(f"Job [bold]{job_id}[/]: {len_hint(request)} with "
                   f"[bold]{provider_name(settings)}[/] images", highlight=False)
-        job = asyncio.create_task(run_storyboard_job(job_id, rt))
-
-        def stop() -> None:
-            # The user gave up on this storyboard: cancel it (a final status, its predictions
-            # cancelled) rather than leave it for a worker to finish, and pay for, later.
-            nonlocal interrupted
-            if interrupted:
-                job.cancel()  # a second Ctrl-C: stop waiting for the cancel to land
-                return
-            interrupted = True
-            with contextlib.suppress(JobStateError):
-                cancel_job(rt.engine, job_id)
-            rt.nudge(job_id)
-
+        run = _LocalRun(job_id, rt)
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop)
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for sig in signals:
+            with contextlib.suppress(NotImplementedError):  # Windows: Ctrl-C stays default
+                loop.add_signal_handler(sig, run.interrupt)
         try:
-            status = await _follow(job_id, rt, job)
+            status = await run.follow()
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-        return job_id, status, interrupted
+            for sig in signals:
+                with contextlib.suppress(NotImplementedError):
+                    loop.remove_signal_handler(sig)
+        return job_id, status, run.interrupted
     finally:
         await rt.aclose()
 
 
-async def _follow(job_id: int, rt: JobRuntime, job: asyncio.Task[str | None]) -> str | None:
-    """Show the job's progress until it ends. When another worker on the same database took
-    the job first, this run returns at once; the bar then follows the row to its end."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[eta]}"), TimeElapsedColumn())
-    with Progress(*columns, console=out, transient=False) as bar:
-        task = bar.add_task("Starting", total=None, eta="")
-        while True:
-            await asyncio.wait({job}, timeout=0.2)
-            if job.done() and not job.cancelled():
-                job.result()  # raises what the run raised
-            row = get_job_row(rt.engine, job_id)
-            if job.done() and (job.cancelled() or row is None or row.status in FINAL_STATUSES):
-                return row.status if row is not None else None
-            if row is None or not row.progress:
-                continue
-            p = VideoProgress.model_validate_json(row.progress)
-            eta = p.estimated_completion_seconds
-            bar.update(task, description=escape(p.message or p.current_stage),
-                       total=p.scenes_total or None, completed=p.scenes_completed,
-                       eta=f"ETA {eta:.0f}s" if eta else "")
+class _LocalRun:
+    """``generate``'s job, run in this process while its progress is shown."""
+
+    def __init__(self, job_id: int, rt: JobRuntime) -> None:
+        self.job_id, self.rt = job_id, rt
+        self.interrupted = False
+        self.task = asyncio.create_task(run_storyboard_job(job_id, rt))
+
+    def interrupt(self) -> None:
+        # The user gave up on this storyboard: cancel it (a final status, its predictions
+        # cancelled) rather than leave it for a worker to finish, and pay for, later.
+        if self.interrupted:
+            self.task.cancel()  # a second Ctrl-C: stop waiting for the cancel to land
+            return
+        self.interrupted = True
+        with contextlib.suppress(JobStateError):
+            cancel_job(self.rt.engine, self.job_id)
+        self.rt.nudge(self.job_id)
+
+    async def follow(self) -> str | None:
+        """Show the job's progress until it ends. When a worker on the same database took the
+        job first, this run returns at once: the bar then follows the row, and the job is
+        taken back here if that worker lets go of it (stopped, or died and its lease lapsed)."""
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[eta]}"), TimeElapsedColumn())
+        with Progress(*columns, console=out, transient=False) as bar:
+            shown = bar.add_task("Starting", total=None, eta="")
+            while True:
+                if self.task.done():
+                    await asyncio.sleep(0.2)  # following another worker's run
+                else:
+                    await asyncio.wait({self.task}, timeout=0.2)
+                if self.task.done() and not self.task.cancelled():
+                    self.task.result()  # raises what the run raised
+                row = get_job_row(self.rt.engine, self.job_id)
+                if row is None or row.status in FINAL_STATUSES or self.task.cancelled():
+                    return row.status if row is not None else None
+                if self.task.done() and not self.interrupted and _lease_free(row):
+                    self.task = asyncio.create_task(run_storyboard_job(self.job_id, self.rt))
+                if not row.progress:
+                    continue
+                p = VideoProgress.model_validate_json(row.progress)
+                eta = p.estimated_completion_seconds
+                bar.update(shown, description=escape(p.message or p.current_stage),
+                           total=p.scenes_total or None, completed=p.scenes_completed,
+                           eta=f"ETA {eta:.0f}s" if eta else "")
+
+
+def _lease_free(row: GeneratedVideo) -> bool:
+    expires = row.lease_expires_at
+    return row.lease_owner is None or expires is None or expires <= utcnow()
 
 
 def _print_storyboard(settings: Settings, entries: list[StoryboardEntry]) -> None:

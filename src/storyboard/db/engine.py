@@ -31,19 +31,31 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def shown_url(url: str) -> str:
     """The database URL fit for a message: no password."""
+    if _ambiguous_userinfo(url):
+        return "(not shown: its password may hold an '@')"
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return "(unparseable)"
+
+
+def _ambiguous_userinfo(url: str) -> bool:
+    # "user:pa@ss@host" parses as host "ss@host": part of the password would show (and be
+    # sent to DNS). Such a URL must encode the '@' as %40.
+    netloc = url.partition("://")[2].partition("/")[0]
+    return netloc.count("@") > 1
 
 
 def _create(url: str, settings: Settings) -> Engine:
     """An engine for ``url``; a URL that cannot work is a ConfigurationError saying why."""
+    if _ambiguous_userinfo(url):
+        raise ConfigurationError("DATABASE_URL has more than one '@' before its host: write an "
+                                 "'@' in the user name or password as %40")
     try:
         return _engine_for(url)
     except ConfigurationError:
         raise
-    except (ArgumentError, ImportError) as exc:  # not a URL, or a driver not installed
+    except (ArgumentError, ValueError, ImportError) as exc:  # no URL, bad port, no driver
         raise ConfigurationError(
             f"DATABASE_URL {shown_url(url)} cannot be used ({exc}); e.g. "
             "postgresql+psycopg://user@host/db, or unset it for SQLite under DATA") from exc

@@ -338,6 +338,8 @@ async def run_storyboard_job(
         # A second message for a job this process is running (a redelivery, a re-dispatch):
         # the run under way finishes it; a second run would pay for every scene again.
         log.info("Job %s: already running in this process", job_id)
+        if raise_if_busy:  # a queue tries again later: the message may be a regeneration's
+            raise JobBusyError(f"Job {job_id} is already running in this process")
         return row.status
     rt.running.add(job_id)
     try:

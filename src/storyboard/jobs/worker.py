@@ -135,14 +135,15 @@ class Worker:
                     # The database restarted or failed over: its pooled connections are
                     # gone. Keep polling (backing off), or jobs would wait for a worker
                     # that no longer looks.
-                    failures += 1
+                    failures = min(failures + 1, 10)  # the exponent stays small however long
                     pause = min(pause * 2 ** failures, _MAX_BACKOFF)
                     log.warning("worker: cannot read jobs (%s); trying again in %.1fs",
                                 str(exc).strip().splitlines()[0] if str(exc).strip() else
                                 type(exc).__name__, pause)
                 self._wake.clear()
-                waits = [asyncio.ensure_future(self._wake.wait()),
-                         asyncio.ensure_future(self._stopping.wait())]
+                waits = [asyncio.ensure_future(self._stopping.wait())]
+                if not failures:  # a new job wakes the worker, unless it is backing off
+                    waits.append(asyncio.ensure_future(self._wake.wait()))
                 await asyncio.wait(waits, timeout=pause, return_when=asyncio.FIRST_COMPLETED)
                 for w in waits:
                     w.cancel()

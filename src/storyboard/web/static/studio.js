@@ -840,8 +840,18 @@ function markCurrentInList() {
   }
 }
 
+// Items are updated in place, keyed by job id: a refresh neither flickers nor takes the
+// keyboard focus away from the item it is on.
 function renderList() {
-  jobList.replaceChildren(...state.list.map(listItem));
+  const items = new Map([...jobList.children].map((li) => [li.firstElementChild.dataset.jobId, li]));
+  state.list.forEach((job, index) => {
+    let li = items.get(String(job.job_id));
+    if (li) fillListItem(li, job);
+    else li = listItem(job);
+    items.delete(String(job.job_id));
+    if (jobList.children[index] !== li) jobList.insertBefore(li, jobList.children[index] ?? null);
+  });
+  for (const li of items.values()) li.remove();
   byTestId("job-list-empty").hidden = state.list.length > 0;
   byTestId("job-count").textContent = state.listTotal ? String(state.listTotal) : "";
   loadMoreButton.hidden = state.list.length >= state.listTotal;
