@@ -259,6 +259,9 @@ def test_unreachable_server_is_retryable() -> None:
 def test_settings_and_factory() -> None:
     with pytest.raises(ConfigurationError, match="STORYBOARD_COG_URL"):
         CogClient(settings=Settings())
+    for bad in ("gpu-box:5000", "ftp://gpu-box", "http://"):  # would fail every scene later
+        with pytest.raises(ConfigurationError, match="http"):
+            CogClient(settings=Settings(cog_url=bad))
     provider = make_provider(Settings(image_provider="cog", cog_url="http://gpu-box:5000"))
     assert isinstance(provider, CogClient) and isinstance(provider, ImageProvider)
     assert (provider.name, provider.price_per_image) == ("cog", 0.0)

@@ -209,7 +209,9 @@ def test_zip_leaves_out_missing_images_but_keeps_their_scenes(settings: Settings
     saved = json.loads(archive.read("storyboard.json"))
     assert len(saved["storyboard"]) == 6
     assert saved["storyboard"][2]["error"] == "NSFW content detected"
-    assert "NSFW content detected" in archive.read("index.html").decode()
+    sheet = archive.read("index.html").decode()
+    assert "NSFW content detected" in sheet
+    assert "No image: image file not found" in sheet  # scene 5: drawn, but no file to show
 
 
 def test_exports_use_the_current_version_after_a_regeneration(

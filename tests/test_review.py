@@ -378,7 +378,7 @@ def test_regenerate_is_refused_with_reasons(settings: Settings) -> None:
         assert too_far.json()["detail"] == [{"loc": ["path", "scene_number"],
                                              "msg": "must be between 1 and 3",
                                              "type": "value_error"}]
-        for bad in ({"description": ""}, {"image_prompt": "x" * 2001}, {"seed": 3},
+        for bad in ({"description": ""}, {"image_prompt": "x" * 2301}, {"seed": 3},
                     {"description": "   "}, {"image_prompt": " \n "}, {"description": "a\x00"}):
             response = c.post(f"/api/v2/jobs/{ready}/scenes/1/regenerate", json=bad)
             assert response.status_code == 422, bad
@@ -603,3 +603,14 @@ def test_cancel_stops_the_in_process_worker_at_once(monkeypatch: pytest.MonkeyPa
     assert [e["generation_status"] for e in final["storyboard"]] == ["pending"] * 3
     folder = job_dir(settings.media_dir, job_id)
     assert not folder.exists() or files_of(settings, job_id) == {}  # no frame was drawn
+
+
+def test_stored_images_get_the_mode_of_any_new_file(settings: Settings) -> None:
+    """Not mkstemp's 0600: a web server running as another user must be able to serve them."""
+    import os
+    import stat
+
+    path = save_image(settings.media_dir, 1, 1, b"not checked here", "png")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask

@@ -9,6 +9,7 @@ import pytest
 from storyboard import DEFAULT_SCENE_DURATION, parse_prompt_to_scenes
 from storyboard.errors import InvalidRequestError
 from storyboard.scenes import SceneBeat, beat_for
+from storyboard.schemas import MAX_IMAGE_PROMPT_LENGTH, MAX_PROMPT_LENGTH, MAX_STYLE_LENGTH
 
 
 def test_spec_example_matches_word_for_word() -> None:
@@ -88,6 +89,7 @@ def test_middle_scenes_vary_their_framing() -> None:
         ("ok", 4, "duration", "between 5 and 300"),
         ("ok", 301, "duration", "between 5 and 300"),
         ("ok", -5, "duration", "between 5 and 300"),
+        ("ok", 30.5, "duration", "whole number"),  # not quietly cut to 30
     ],
 )
 def test_invalid_input_names_field_and_limit(
@@ -102,3 +104,10 @@ def test_invalid_input_names_field_and_limit(
 def test_limits_are_inclusive() -> None:
     assert len(parse_prompt_to_scenes("x" * 2000, 5)) == 3
     assert len(parse_prompt_to_scenes("ok", 300)) == 10
+    assert len(parse_prompt_to_scenes("ok", 30.0)) == 6  # a whole number, as a float
+
+
+def test_the_longest_image_prompts_fit_what_regenerate_accepts() -> None:
+    """A scene's own image prompt can be posted back to regenerate as it is."""
+    scenes = parse_prompt_to_scenes("x" * MAX_PROMPT_LENGTH, 300, "s" * MAX_STYLE_LENGTH)
+    assert max(len(s.image_prompt) for s in scenes) <= MAX_IMAGE_PROMPT_LENGTH

@@ -39,7 +39,8 @@ def render_contact_sheet(
         if src:
             picture = f'<img src="{html.escape(src)}" alt="Scene {scene.scene_number}">'
         else:
-            reason = html.escape(entry.error or entry.generation_status)
+            reason = html.escape(entry.error or ("image file not found" if entry.image_url
+                                                 else entry.generation_status))
             picture = f'<div class="missing">No image: {reason}</div>'
         figures.append(
             f"<figure>{picture}<figcaption>"

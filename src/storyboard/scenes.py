@@ -101,7 +101,9 @@ def parse_prompt_to_scenes(prompt: str, duration: int, style: str = "cinematic")
         raise InvalidRequestError(
             "prompt", f"must be at most {MAX_PROMPT_LENGTH} characters (got {len(prompt)})"
         )
-    if isinstance(duration, bool) or not isinstance(duration, int | float):
+    if (isinstance(duration, bool) or not isinstance(duration, int | float)
+            or (isinstance(duration, float) and not duration.is_integer())):
+        # 30.5 would quietly become 30: say so instead.
         raise InvalidRequestError("duration", "must be a whole number of seconds")
     if not MIN_DURATION <= duration <= MAX_DURATION:
         raise InvalidRequestError(

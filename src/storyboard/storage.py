@@ -15,6 +15,15 @@ def job_dir(media_dir: Path, job_id: int) -> Path:
     return media_dir / "jobs" / str(job_id)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()  # read once: os.umask is process-wide, not thread-safe
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
     # Write beside the target and rename, so a crash never leaves half an image behind a URL.
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -22,6 +31,9 @@ def _write_atomically(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        # mkstemp makes the file 0600: give it the mode any file written here would have, so
+        # a web server running as another user can serve the images.
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

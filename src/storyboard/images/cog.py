@@ -62,6 +62,11 @@ class CogClient(HttpImageClient):
             )
         if http_client is not None and transport is not None:
             raise ConfigurationError("pass either http_client or transport, not both")
+        url = httpx.URL(settings.cog_url) if "://" in settings.cog_url else None
+        if url is None or url.scheme not in ("http", "https") or not url.host:
+            raise ConfigurationError(
+                f"STORYBOARD_COG_URL must be an http(s) URL with a host, e.g. "
+                f"http://gpu-box:5000 (got {settings.cog_url[:60]!r})")
         self._base = settings.cog_url.rstrip("/")
         # The answer comes when the image is done: the read timeout is the attempt's own limit.
         self._timeout = httpx.Timeout(10.0, read=settings.image_timeout + 5.0, pool=None)
