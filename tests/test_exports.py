@@ -143,6 +143,14 @@ def test_pdf_long_unicode_prompt_is_cut_to_fit(settings: Settings) -> None:
     assert text.count("Straße") < 40
 
 
+def test_pdf_keeps_a_long_unbroken_word(settings: Settings) -> None:
+    """A word too long for a line (or a script without spaces) is cut mid-word, not dropped."""
+    prompt = "Launch video for " + "Supercalifragilisticexpialidocious" * 6
+    job = run_job(settings, prompt=prompt, duration=15)
+    text = flat(pdf_text(build_pdf(job, settings.media_dir))[0])
+    assert "Launch video for Supercalifragilistic" in text
+
+
 def test_pdf_draws_webp_images(settings: Settings, job: JobResponse) -> None:
     webp = with_webp_first_scene(settings, job)
     reader = PdfReader(io.BytesIO(build_pdf(webp, settings.media_dir)))

@@ -112,21 +112,30 @@ def _when(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%d %b %Y, %H:%M UTC")
 
 
+_WORD_SLACK = 24  # characters a cut may give up to end on a whole word
+
+
 def _fit_paragraph(text: str, style: ParagraphStyle, width: float, height: float) -> Paragraph:
-    """``text`` as a paragraph, cut at a word (with an ellipsis) to fit ``width`` x ``height``."""
+    """``text`` as a paragraph, cut (with an ellipsis) to fit ``width`` x ``height``: at a word
+    where one is near, else mid-word (a long word, or a script written without spaces)."""
     para = Paragraph(escape(text), style)
     if para.wrap(width, height)[1] <= height:
         return para
-    words = text.split()
-    low, high = 0, len(words)
-    while low < high:  # the longest prefix of words that still fits
+
+    def cut(n: int) -> Paragraph:
+        return Paragraph(escape(text[:n].rstrip()) + "\u2026", style)
+
+    low, high = 0, len(text)
+    while low < high:  # the longest prefix, in characters, that still fits
         mid = (low + high + 1) // 2
-        candidate = Paragraph(escape(" ".join(words[:mid])) + "\u2026", style)
-        if candidate.wrap(width, height)[1] <= height:
+        if cut(mid).wrap(width, height)[1] <= height:
             low = mid
         else:
             high = mid - 1
-    return Paragraph(escape(" ".join(words[:low])) + "\u2026", style)
+    space = text.rfind(" ", 0, low + 1)
+    if space > 0 and low - space <= _WORD_SLACK:
+        low = space  # end on a whole word when that loses little
+    return cut(low)
 
 
 def _image_for(entry: StoryboardEntry, media_dir: Path) -> Image.Image | None:
