@@ -248,6 +248,22 @@ def test_failed_setup_is_an_account_error(tmp_path: Path) -> None:
         broken.stop()
 
 
+def test_a_server_whose_worker_crashed_fails_the_job_once(tmp_path: Path) -> None:
+    """The model process dies (an out-of-memory kill): that prediction fails, and the server
+    then answers every request 409 "busy" for good. The next attempt says so at once (an
+    account error: the job fails once) instead of waiting out its time on every scene."""
+    server = start_cog(tmp_path)
+    try:
+        server.wait_for("READY")
+        with pytest.raises(RetryableImageError):
+            run(server.url, ImageRequest(prompt="robot [crash]"))
+        server.wait_for("UNHEALTHY", "DEFUNCT")
+        with pytest.raises(AccountError, match="restart"):  # not "busy" after 30 s of waiting
+            run(server.url, ImageRequest(prompt="robot"))
+    finally:
+        server.stop()
+
+
 def test_unreachable_server_is_retryable() -> None:
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))

@@ -2,7 +2,8 @@
 
 The real Cog server (``python -m cog.server.http``) runs it without Docker. Prompt directives
 stand in for a real model's troubles: ``[sleep=1.5]`` works that long (cancellable),
-``[fail]`` raises, ``[nsfw]`` fails like Flux's safety checker, ``[text]`` returns a non-image.
+``[fail]`` raises, ``[nsfw]`` fails like Flux's safety checker, ``[text]`` returns a non-image,
+``[crash]`` kills the worker process (as an out-of-memory kill would).
 Set ``SETUP_DELAY`` (seconds) to keep the server in setup, answering 503.
 """
 
@@ -33,6 +34,8 @@ class Predictor(BaseRunner):
             end = time.monotonic() + float(match.group(1))
             while time.monotonic() < end:  # short sleeps: cancellation lands between them
                 time.sleep(0.01)
+        if "[crash]" in prompt:
+            os._exit(1)
         if "[fail]" in prompt:
             raise RuntimeError("CUDA out of memory (pretend)")
         if "[nsfw]" in prompt:

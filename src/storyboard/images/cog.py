@@ -114,6 +114,13 @@ class CogClient(HttpImageClient):
         pause = _BUSY_FIRST_PAUSE
         while True:
             response = await self._http.put(url, json=body, timeout=self._timeout)
+            if response.status_code == 409 and await self._broken():
+                # Busy for good: its worker died and took the slots with it. Waiting out the
+                # attempt's time (on every scene, three times) would only delay the same end.
+                raise AccountError(
+                    f"Cog server at {self._base} is out of service (health-check: UNHEALTHY, "
+                    "DEFUNCT or SETUP_FAILED; its worker crashed or never started); read its "
+                    "logs and restart it")
             if response.status_code != 409 or loop.time() + pause > deadline:
                 return response
             log.debug("cog: every slot busy; prediction %s waits %.2fs", pid, pause)
@@ -133,9 +140,10 @@ class CogClient(HttpImageClient):
         code = response.status_code
         where = f"Cog server at {self._base}"
         if code == 503:
-            if await self._setup_failed():
+            if await self._broken():
                 raise AccountError(
-                    f"{where} failed its setup (health-check: SETUP_FAILED or DEFUNCT); "
+                    f"{where} failed its setup or is out of service (health-check: "
+                    "SETUP_FAILED, DEFUNCT or UNHEALTHY); "
                     "read its logs and restart it"
                 )
             raise RetryableImageError(f"{where} is still starting (HTTP 503): {error}")
@@ -159,10 +167,11 @@ class CogClient(HttpImageClient):
             raise RetryableImageError(f"Cog prediction {pid} succeeded with no output")
         raise RetryableImageError(f"Cog prediction {pid} ended {status}: {error}")
 
-    async def _setup_failed(self) -> bool:
+    async def _broken(self) -> bool:
+        """Whether the server says it cannot serve predictions until restarted."""
         try:
             response = await self._http.get(f"{self._base}/health-check", timeout=_CANCEL_TIMEOUT)
-            return response.json().get("status") in ("SETUP_FAILED", "DEFUNCT")
+            return response.json().get("status") in ("SETUP_FAILED", "DEFUNCT", "UNHEALTHY")
         except (httpx.HTTPError, ValueError, AttributeError):
             return False
 
