@@ -96,6 +96,8 @@ def test_settings_that_cannot_work_fail_with_a_message_before_any_job_is_written
         ("DATA", str(a_file), "set DATA to a writable directory"),
         ("DATABASE_URL", "postgresql+psycopg://bob:s3cret@pw@127.0.0.1/x", "%40"),
         ("DATABASE_URL", "postgresql+psycopg://bob:s3cret@127.0.0.1:notaport/x", "notaport"),
+        # An '@' in the user name (Azure's "user@server") is fine: this one fails to connect.
+        ("DATABASE_URL", "postgresql+psycopg://me@srv:s3cret@127.0.0.1:1/x", "me%40srv:***@"),
     ]
     for name, value, says in cases:
         monkeypatch.setenv(name, value)

@@ -264,6 +264,31 @@ def test_a_server_whose_worker_crashed_fails_the_job_once(tmp_path: Path) -> Non
         server.stop()
 
 
+def test_a_busy_server_whose_model_health_check_fails_is_still_waited_for(
+    tmp_path: Path,
+) -> None:
+    """UNHEALTHY from the model's own health check while it works is not a dead server: the
+    next scene waits for the slot, as with any busy server."""
+    flag = tmp_path / "busy"
+    server = start_cog(tmp_path, BUSY_FLAG=str(flag))
+    try:
+        server.wait_for("READY")
+
+        async def main() -> tuple[ImageResult, ImageResult, str]:
+            settings = Settings(cog_url=server.url, image_timeout=30)
+            async with CogClient(settings=settings) as client:
+                first = asyncio.create_task(client.generate(ImageRequest(prompt="a [sleep=3]")))
+                while not flag.exists():
+                    await asyncio.sleep(0.02)
+                health = await asyncio.to_thread(server.wait_for, "UNHEALTHY")
+                second = await client.generate(ImageRequest(prompt="b"))  # while a is running
+                return await first, second, health
+        first, second, health = asyncio.run(main())
+        assert health == "UNHEALTHY" and first.data and second.data
+    finally:
+        server.stop()
+
+
 def test_unreachable_server_is_retryable() -> None:
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))

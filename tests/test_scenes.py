@@ -9,7 +9,12 @@ import pytest
 from storyboard import DEFAULT_SCENE_DURATION, parse_prompt_to_scenes
 from storyboard.errors import InvalidRequestError
 from storyboard.scenes import SceneBeat, beat_for
-from storyboard.schemas import MAX_IMAGE_PROMPT_LENGTH, MAX_PROMPT_LENGTH, MAX_STYLE_LENGTH
+from storyboard.schemas import (
+    MAX_DESCRIPTION_LENGTH,
+    MAX_IMAGE_PROMPT_LENGTH,
+    MAX_PROMPT_LENGTH,
+    MAX_STYLE_LENGTH,
+)
 
 
 def test_spec_example_matches_word_for_word() -> None:
@@ -111,3 +116,4 @@ def test_the_longest_image_prompts_fit_what_regenerate_accepts() -> None:
     """A scene's own image prompt can be posted back to regenerate as it is."""
     scenes = parse_prompt_to_scenes("x" * MAX_PROMPT_LENGTH, 300, "s" * MAX_STYLE_LENGTH)
     assert max(len(s.image_prompt) for s in scenes) <= MAX_IMAGE_PROMPT_LENGTH
+    assert max(len(s.description) for s in scenes) <= MAX_DESCRIPTION_LENGTH

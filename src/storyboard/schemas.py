@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "ASPECT_RATIOS",
+    "MAX_DESCRIPTION_LENGTH",
     "MAX_DURATION",
     "MAX_IMAGE_PROMPT_LENGTH",
     "MAX_PROMPT_LENGTH",
@@ -30,7 +31,9 @@ MAX_PROMPT_LENGTH = 2000
 MIN_DURATION = 5
 MAX_DURATION = 300
 MAX_STYLE_LENGTH = 200
-# A scene's image prompt: the prompt and style with the parser's framing words around them.
+# A scene's description and image prompt: the prompt (and style) with the parser's framing
+# words around them.
+MAX_DESCRIPTION_LENGTH = MAX_PROMPT_LENGTH + 100
 MAX_IMAGE_PROMPT_LENGTH = MAX_PROMPT_LENGTH + MAX_STYLE_LENGTH + 100
 AspectRatio = Literal["16:9", "9:16", "1:1", "4:3"]
 

@@ -4,7 +4,8 @@ The real Cog server (``python -m cog.server.http``) runs it without Docker. Prom
 stand in for a real model's troubles: ``[sleep=1.5]`` works that long (cancellable),
 ``[fail]`` raises, ``[nsfw]`` fails like Flux's safety checker, ``[text]`` returns a non-image,
 ``[crash]`` kills the worker process (as an out-of-memory kill would).
-Set ``SETUP_DELAY`` (seconds) to keep the server in setup, answering 503.
+Set ``SETUP_DELAY`` (seconds) to keep the server in setup, answering 503, and ``BUSY_FLAG`` (a
+path) for a model whose own health check fails while it works (as one checking free GPU memory).
 """
 
 import os
@@ -18,7 +19,13 @@ from PIL import Image
 SIZES = {"1:1": (32, 32), "16:9": (64, 36), "9:16": (36, 64), "4:3": (48, 36)}
 
 
+BUSY_FLAG = os.environ.get("BUSY_FLAG")  # a file that exists while a prediction runs
+
+
 class Predictor(BaseRunner):
+    def healthcheck(self) -> bool:
+        return not (BUSY_FLAG and os.path.exists(BUSY_FLAG))
+
     def setup(self) -> None:
         time.sleep(float(os.environ.get("SETUP_DELAY", "0")))
 
@@ -31,9 +38,13 @@ class Predictor(BaseRunner):
         seed: int = Input(default=0),
     ) -> Path:
         if match := re.search(r"\[sleep=([\d.]+)\]", prompt):
+            if BUSY_FLAG:
+                open(BUSY_FLAG, "w").close()
             end = time.monotonic() + float(match.group(1))
             while time.monotonic() < end:  # short sleeps: cancellation lands between them
                 time.sleep(0.01)
+            if BUSY_FLAG:
+                os.remove(BUSY_FLAG)
         if "[crash]" in prompt:
             os._exit(1)
         if "[fail]" in prompt:

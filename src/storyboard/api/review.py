@@ -12,7 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..db import FINAL_STATUSES, get_job_row, require_job_row
 from ..jobs.review import approve_job, cancel_job, request_regeneration, run_holds
-from ..schemas import MAX_IMAGE_PROMPT_LENGTH, MAX_PROMPT_LENGTH, JobResponse, clean_text
+from ..schemas import (
+    MAX_DESCRIPTION_LENGTH,
+    MAX_IMAGE_PROMPT_LENGTH,
+    JobResponse,
+    clean_text,
+)
 from .deps import EngineDep, JobId, SettingsDep
 from .views import job_response
 
@@ -28,9 +33,9 @@ class RegenerateRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    description: str | None = Field(default=None, min_length=1, max_length=MAX_PROMPT_LENGTH)
-    # Room for what the parser makes of a full-length prompt and style (its own image prompt
-    # can be posted back as it is).
+    description: str | None = Field(default=None, min_length=1, max_length=MAX_DESCRIPTION_LENGTH)
+    # Room for what the parser makes of a full-length prompt and style (a scene's own text can
+    # be posted back as it is).
     image_prompt: str | None = Field(default=None, min_length=1, max_length=MAX_IMAGE_PROMPT_LENGTH)
 
     @field_validator("description", "image_prompt")

@@ -41,16 +41,17 @@ def shown_url(url: str) -> str:
 
 def _ambiguous_userinfo(url: str) -> bool:
     # "user:pa@ss@host" parses as host "ss@host": part of the password would show (and be
-    # sent to DNS). Such a URL must encode the '@' as %40.
+    # sent to DNS). Such a URL must encode the '@' as %40. (An '@' in the user name, as in
+    # Azure's "user@server", parses as meant.)
     netloc = url.partition("://")[2].partition("/")[0]
-    return netloc.count("@") > 1
+    userinfo = netloc.rpartition("@")[0]
+    return "@" in userinfo.partition(":")[2]
 
 
 def _create(url: str, settings: Settings) -> Engine:
     """An engine for ``url``; a URL that cannot work is a ConfigurationError saying why."""
     if _ambiguous_userinfo(url):
-        raise ConfigurationError("DATABASE_URL has more than one '@' before its host: write an "
-                                 "'@' in the user name or password as %40")
+        raise ConfigurationError("DATABASE_URL has an '@' in its password: write it as %40")
     try:
         return _engine_for(url)
     except ConfigurationError:

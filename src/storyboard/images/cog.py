@@ -118,9 +118,8 @@ class CogClient(HttpImageClient):
                 # Busy for good: its worker died and took the slots with it. Waiting out the
                 # attempt's time (on every scene, three times) would only delay the same end.
                 raise AccountError(
-                    f"Cog server at {self._base} is out of service (health-check: UNHEALTHY, "
-                    "DEFUNCT or SETUP_FAILED; its worker crashed or never started); read its "
-                    "logs and restart it")
+                    f"Cog server at {self._base} is out of service (its worker crashed or "
+                    "never started, says its health-check); read its logs and restart it")
             if response.status_code != 409 or loop.time() + pause > deadline:
                 return response
             log.debug("cog: every slot busy; prediction %s waits %.2fs", pid, pause)
@@ -142,8 +141,8 @@ class CogClient(HttpImageClient):
         if code == 503:
             if await self._broken():
                 raise AccountError(
-                    f"{where} failed its setup or is out of service (health-check: "
-                    "SETUP_FAILED, DEFUNCT or UNHEALTHY); "
+                    f"{where} failed its setup or is out of service (its worker crashed or "
+                    "never started, says its health-check); "
                     "read its logs and restart it"
                 )
             raise RetryableImageError(f"{where} is still starting (HTTP 503): {error}")
@@ -168,12 +167,18 @@ class CogClient(HttpImageClient):
         raise RetryableImageError(f"Cog prediction {pid} ended {status}: {error}")
 
     async def _broken(self) -> bool:
-        """Whether the server says it cannot serve predictions until restarted."""
+        """Whether the server says it cannot serve predictions until restarted. UNHEALTHY
+        alone is not enough: a model's own health check may fail only while it is busy; the
+        server names a dead worker by the closed channel to it."""
         try:
             response = await self._http.get(f"{self._base}/health-check", timeout=_CANCEL_TIMEOUT)
-            return response.json().get("status") in ("SETUP_FAILED", "DEFUNCT", "UNHEALTHY")
+            health = response.json()
+            status = health.get("status")
+            detail = str(health.get("user_healthcheck_error") or "").lower()
         except (httpx.HTTPError, ValueError, AttributeError):
             return False
+        return status in ("SETUP_FAILED", "DEFUNCT") or (
+            status == "UNHEALTHY" and "channel closed" in detail)
 
     async def _cancel_quietly(self, pid: str) -> None:
         """Ask Cog to stop ``pid``; shielded, so the attempt's cancellation can't stop it."""
