@@ -261,12 +261,14 @@ class ReplicateClient(HttpImageClient):
         prediction = None
         if request.resume_prediction_id:
             prediction = await self._resume(request.resume_prediction_id)
-        if prediction is None and request.unique_inputs:
+        if prediction is None and request.unique_inputs and (
+                request.find_lost is not None or self._unanswered):
             # Also after a recorded prediction that is no use: a later create may be the lost one.
+            # (A fresh scene with no loss in this process skips this: nothing to look for.)
             key = _lost_key(inputs)
             search = self._lost_search(key, request.find_lost)
-            if search is not None:
-                prediction = await self._find_lost(inputs, search)
+            if search is not None and key is not None:
+                prediction = await self._find_lost(key, search)
                 # Forgotten only once looked for: an attempt cancelled mid-search leaves it
                 # to the next.
                 self._unanswered.pop(key, None)
@@ -416,16 +418,13 @@ class ReplicateClient(HttpImageClient):
         since = sent_at if asked is None else min(sent_at, _aware(asked.since))
         return LostSearch(since=since, listed_after=datetime.now(UTC))
 
-    async def _find_lost(self, inputs: dict[str, Any], search: LostSearch) -> dict[str, Any] | None:
-        """The prediction an earlier attempt created for exactly ``inputs`` (their seed is
-        random) without learning its id (its worker died while the create was held by
+    async def _find_lost(self, key: str, search: LostSearch) -> dict[str, Any] | None:
+        """The prediction an earlier attempt created for exactly the inputs behind ``key``
+        (``_lost_key``; their seed is random) without learning its id (its worker died while the create was held by
         ``Prefer: wait``, or the answer never came), looked for among the account's predictions
         made since ``search.since``. None when there is none worth resuming. Best effort: when
         the list cannot be read in time the caller creates anew; only a rejected key is an
         error."""
-        key = _lost_key(inputs)
-        if key is None:
-            return None
         since = _aware(search.since)
         since = max(since, datetime.now(UTC) - _RETENTION) - _CLOCK_SKEW
         try:
