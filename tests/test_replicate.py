@@ -396,8 +396,7 @@ def test_a_connection_reset_after_the_create_reached_replicate_is_followed_by_a_
 
     error, result = asyncio.run(main())
     assert "ReadError" in str(error) and "ConnectError" not in str(error)
-    assert list(fake.predictions) == [result.prediction_id]
-    assert len(fake.creations) == 1 and list_requests(fake) == 1
+    assert_adopted(fake, result, listings=1)
 
 
 def test_a_gateway_error_after_the_prediction_was_made_is_followed_by_a_lookup(
@@ -413,8 +412,7 @@ def test_a_gateway_error_after_the_prediction_was_made_is_followed_by_a_lookup(
             return await client.generate(request)
 
     result = asyncio.run(main())
-    assert list(fake.predictions) == [result.prediction_id]
-    assert len(fake.creations) == 1 and list_requests(fake) == 1
+    assert_adopted(fake, result, listings=1)
 
 
 def test_rejected_key_is_an_account_error(fake: FakeReplicate) -> None:
@@ -544,6 +542,13 @@ def lost_request(since: datetime, prompt: str = "p", seed: int = 7, **fields: An
                         find_lost=LostSearch(since=since, listed_after=datetime.now(UTC)))
 
 
+def assert_adopted(fake: FakeReplicate, result: ImageResult, *, listings: int) -> None:
+    """The lost prediction was found (after ``listings`` list requests) and used: one create,
+    one prediction, and it is the result's."""
+    assert list(fake.predictions) == [result.prediction_id]
+    assert len(fake.creations) == 1 and list_requests(fake) == listings
+
+
 def list_requests(fake: FakeReplicate) -> int:
     return len(fake.requests_to("GET", "^/v1/predictions$"))
 
@@ -641,8 +646,7 @@ def test_a_lookup_cut_short_leaves_the_loss_to_the_next_attempt(fake: FakeReplic
             return await client.generate(request)
 
     result = asyncio.run(main())
-    assert list(fake.predictions) == [result.prediction_id]
-    assert len(fake.creations) == 1 and list_requests(fake) == 2
+    assert_adopted(fake, result, listings=2)
 
 
 def test_a_listing_older_than_the_loss_is_not_reused(fake: FakeReplicate) -> None:
