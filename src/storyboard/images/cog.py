@@ -27,9 +27,9 @@ import httpx
 
 from ..config import Settings
 from ..errors import AccountError, ConfigurationError, PermanentImageError, RetryableImageError
+from ..transport import HttpClient
 from .base import ImageRequest, ImageResult, PredictionCallback
 from .download import download_image, first_output_url, flagged_as_nsfw
-from .transport import HttpImageClient
 
 __all__ = ["CogClient"]
 
@@ -41,7 +41,7 @@ _BUSY_FIRST_PAUSE = 0.05  # seconds before offering a prediction again after a 4
 _BUSY_MAX_PAUSE = 1.0
 
 
-class CogClient(HttpImageClient):
+class CogClient(HttpClient):
     """Makes images with a Cog server at ``settings.cog_url``."""
 
     name = "cog"

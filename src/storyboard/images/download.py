@@ -20,7 +20,7 @@ import httpx
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import PermanentImageError, RetryableImageError
-from .transport import parse_retry_after
+from ..transport import parse_retry_after
 
 __all__ = [
     "MAX_IMAGE_BYTES",

@@ -1,4 +1,5 @@
-"""HTTP plumbing shared by the image clients: a fast transport and the client lifecycle.
+"""HTTP plumbing shared by the model clients (Replicate, Cog): a fast transport and the client
+lifecycle.
 
 The transport is httpx's API on aiohttp's connection pool.
 
@@ -22,7 +23,7 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
-__all__ = ["HttpImageClient", "PooledTransport", "parse_retry_after"]
+__all__ = ["HttpClient", "PooledTransport", "parse_retry_after"]
 
 # Replicate's 429 body says "Request was throttled. Expected available in 1 second."
 _AVAILABLE_IN = re.compile(r"available in (\d+(?:\.\d+)?) seconds?", re.IGNORECASE)
@@ -57,8 +58,8 @@ class PooledTransport(AiohttpTransport):
             raise
 
 
-class HttpImageClient:
-    """Base of the HTTP image clients: owns (or borrows) an httpx client, closes what it owns,
+class HttpClient:
+    """Base of the HTTP model clients: owns (or borrows) an httpx client, closes what it owns,
     and runs clean-up requests that the caller's cancellation cannot interrupt."""
 
     def __init__(self, http_client: httpx.AsyncClient | None,
