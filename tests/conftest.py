@@ -12,7 +12,9 @@ from storyboard.db import dispose_engines
 
 _ENV_TO_CLEAR = (
     "REPLICATE_API_KEY", "REPLICATE_API_TOKEN", "REPLICATE_BASE_URL", "DATABASE_URL",
-    "STORYBOARD_IMAGE_PROVIDER", "STORYBOARD_BROKER_URL",
+    "STORYBOARD_IMAGE_PROVIDER", "STORYBOARD_BROKER_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL",
+    "STORYBOARD_LLM_API_KEY", "STORYBOARD_LLM_BASE_URL", "STORYBOARD_LLM_MODEL",
+    "STORYBOARD_PLANNER",
 )
 
 
@@ -25,6 +27,9 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     monkeypatch.setenv("DATA", str(data))
     monkeypatch.setenv("STORYBOARD_RETRY_BASE_DELAY", "0.001")
     monkeypatch.setenv("STORYBOARD_STATUS_POLL_INTERVAL", "0.02")
+    # With a Replicate key set, "auto" would plan every job with a language model on the fake
+    # Replicate; tests of the images count their predictions. The planning tests choose.
+    monkeypatch.setenv("STORYBOARD_PLANNER", "rules")
     yield data
     dispose_engines()
 

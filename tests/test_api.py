@@ -113,7 +113,8 @@ def test_aspect_ratio_and_seed_reach_every_image_request(settings: Settings) -> 
                                                    "duration": 15}).json()["job_id"]
         defaults = wait_final(c, default).json()
     assert job["parameters"] == {"prompt": "A robot exploring Mars", "duration": 15,
-                                 "style": "cinematic", "aspect_ratio": "9:16", "seed": 7}
+                                 "style": "cinematic", "aspect_ratio": "9:16", "seed": 7,
+                                 "planner": "auto", "review_plan": False}
     first, second = provider.calls[:3], provider.calls[3:]
     assert {r.aspect_ratio for r in first} == {"9:16"}
     # One seed per job, offset per scene: repeatable, yet the frames differ.

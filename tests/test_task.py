@@ -284,7 +284,9 @@ def test_storyboard_data_serialization_round_trip(settings: Settings) -> None:
     assert job is not None
     raw = json.loads(job["storyboard_data"])
     assert set(raw[0]) >= {"scene", "image_url", "generation_status", "error"}
-    assert set(raw[0]["scene"]) == {"scene_number", "description", "duration", "image_prompt"}
+    # The spec's fields, and the shot (the rules planner's here).
+    assert set(raw[0]["scene"]) >= {"scene_number", "description", "duration", "image_prompt",
+                                    "beat", "shot_size", "camera_angle", "camera_movement"}
     entries = [StoryboardEntry(**e) for e in raw]
     assert [e.model_dump(mode="json") for e in entries] == raw
     assert raw[3]["generation_status"] == "failed" and raw[3]["error"] == "bad"

@@ -89,6 +89,23 @@ class Settings(BaseSettings):
     image_rate_limit: int = Field(default=600, ge=0)
     image_rate_window: int = Field(default=60, ge=1)
 
+    # Planning: who plans the shots. "auto": an OpenAI-compatible server when a base URL or an
+    # OpenAI key is set, else a language model on Replicate when images come from Replicate,
+    # else the rules.
+    planner: Literal["auto", "rules", "openai", "replicate"] = "auto"
+    llm_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("STORYBOARD_LLM_BASE_URL", "OPENAI_BASE_URL"))
+    llm_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("STORYBOARD_LLM_API_KEY", "OPENAI_API_KEY"))
+    # None: the planner's default (gpt-4o-mini; openai/gpt-4o-mini on Replicate).
+    llm_model: str | None = None
+    # USD per million tokens; None: the default model's price (another model's counts as free,
+    # with a warning, until these are set).
+    llm_input_price: float | None = Field(default=None, ge=0)
+    llm_output_price: float | None = Field(default=None, ge=0)
+    # Output tokens one answer may use: a 10-scene plan with its bible takes about 2,500.
+    llm_max_tokens: int = Field(default=6000, ge=256, le=65536)
+
     # How often a running job looks for a cancel (or a lost lease) in the database.
     status_poll_interval: float = Field(default=1.0, gt=0)
 

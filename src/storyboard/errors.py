@@ -6,6 +6,9 @@
     ├── JobStateError                   the job is not in a state that allows this (API: 409)
     │   └── JobBusyError                another live worker holds the job's lease
     ├── ConfigurationError              a setting is missing or wrong (says which and how to fix)
+    ├── PlanningError                   a language model gave no usable plan (the job then
+    │   │                               plans with the rules and says why)
+    │   └── RetryablePlanningError      worth another try (timeouts, 5xx, 429)
     └── ImageGenerationError            one image could not be made
         ├── RetryableImageError         worth another attempt (timeouts, 5xx, 429, flaky runs)
         └── PermanentImageError         retrying cannot help (invalid input, NSFW)
@@ -28,7 +31,9 @@ __all__ = [
     "JobNotFoundError",
     "JobStateError",
     "PermanentImageError",
+    "PlanningError",
     "RetryableImageError",
+    "RetryablePlanningError",
     "StoryboardError",
 ]
 
@@ -64,6 +69,24 @@ class JobBusyError(JobStateError):
 
 class ConfigurationError(StoryboardError):
     """A setting is missing or invalid; the message says how to fix it."""
+
+
+class PlanningError(StoryboardError):
+    """A language model gave no usable plan. ``input_tokens``/``output_tokens`` count what the
+    failed turns used (they are billed all the same)."""
+
+    def __init__(self, message: str, *, input_tokens: int = 0, output_tokens: int = 0) -> None:
+        super().__init__(message)
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+
+
+class RetryablePlanningError(PlanningError):
+    """A transient failure of the language model's server; ``retry_after`` is its own hint."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ImageGenerationError(StoryboardError):

@@ -8,6 +8,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .plan import Plan
+from .shots import CameraAngle, CameraMovement, ShotSize, Transition
+
 __all__ = [
     "ASPECT_RATIOS",
     "MAX_DESCRIPTION_LENGTH",
@@ -57,10 +60,12 @@ ASPECT_RATIOS: tuple[str, ...] = ("16:9", "9:16", "1:1", "4:3")
 
 
 class JobStatus(enum.StrEnum):
-    """Where a job is in its life. Final: storyboard_ready, failed, cancelled."""
+    """Where a job is in its life. Final: storyboard_ready, failed, cancelled. ``plan_ready``
+    is not final but idle: no run works on it until the user asks for the images."""
 
     PENDING = "pending"  # saved, waiting for a worker
     PARSING = "parsing"  # breaking the prompt into scenes
+    PLAN_READY = "plan_ready"  # planned, with free sketch frames; waiting for the user to render
     GENERATING_STORYBOARD = "generating_storyboard"  # making the scene images
     STORYBOARD_READY = "storyboard_ready"  # at least one image made; awaiting review
     FAILED = "failed"  # nothing usable; error_message says why
@@ -69,6 +74,12 @@ class JobStatus(enum.StrEnum):
     @property
     def is_final(self) -> bool:
         return self in (JobStatus.STORYBOARD_READY, JobStatus.FAILED, JobStatus.CANCELLED)
+
+    @property
+    def is_idle(self) -> bool:
+        """No run works on the job: it is final, or its plan waits for the user."""
+        return self.is_final or self is JobStatus.PLAN_READY
+
 
 
 SceneStatus = Literal["pending", "generating", "completed", "failed"]
@@ -100,6 +111,16 @@ class GenerationRequest(BaseModel):
     seed: int | None = Field(
         default=None, ge=0, le=2**31 - 1, description="Fixes the images for repeatable runs."
     )
+    planner: Literal["auto", "rules", "llm"] = Field(
+        default="auto",
+        description="Who plans the shots: 'auto' (the server's setting), 'rules' (the fixed "
+        "beats, offline) or 'llm' (the configured language model; 422 when none is).",
+    )
+    review_plan: bool = Field(
+        default=False,
+        description="Stop after planning (status plan_ready, free sketch frames) so the plan "
+        "can be edited; POST /api/v2/jobs/{id}/render then makes the images.",
+    )
 
     @field_validator("prompt", "style")
     @classmethod
@@ -107,13 +128,31 @@ class GenerationRequest(BaseModel):
         return clean_text(value)
 
 
+def _shot_field() -> object:
+    # Left out of the JSON when unset: a scene without a plan serialises as the spec's.
+    return Field(default=None, exclude_if=lambda value: value is None)
+
+
 class Scene(BaseModel):
-    """One beat of the video: what happens, how long, and what to draw."""
+    """One beat of the video: what happens, how long, and what to draw.
+
+    The first four fields are the spec's. The rest say the shot (see ``storyboard.plan``): a
+    planned scene carries them, a scene stored before planning existed has none of them."""
 
     scene_number: int = Field(ge=1)
     description: str
     duration: float = Field(gt=0)
     image_prompt: str
+    beat: str | None = _shot_field()
+    visual: str | None = _shot_field()  # what the camera sees (``description`` is for people)
+    shot_size: ShotSize | None = _shot_field()
+    camera_angle: CameraAngle | None = _shot_field()
+    camera_movement: CameraMovement | None = _shot_field()
+    lighting: str | None = _shot_field()
+    characters: list[str] | None = _shot_field()  # ids of the plan's characters in frame
+    location: str | None = _shot_field()  # id of the plan's location
+    dialogue: str | None = _shot_field()
+    transition: Transition | None = _shot_field()
 
 
 class ImageVersion(BaseModel):
@@ -141,6 +180,9 @@ class StoryboardEntry(BaseModel):
     prediction_id: str | None = None
     seed: int | None = None
     versions: list[ImageVersion] = Field(default_factory=list)
+    # The plan changed under this frame (a character's look, the style ...): its image prompt
+    # is new but its image was drawn from the old one. Cleared when the frame is redrawn.
+    stale: bool = False
 
 
 class VideoProgress(BaseModel):
@@ -171,3 +213,4 @@ class JobResponse(BaseModel):
     error_message: str | None = None
     prompt: str | None = None
     parameters: dict[str, object] | None = None
+    plan: Plan | None = None

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Body, Path, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..db import FINAL_STATUSES, get_job_row, require_job_row
-from ..jobs.review import approve_job, cancel_job, request_regeneration, run_holds
+from ..db import IDLE_STATUSES, get_job_row, require_job_row
+from ..jobs.plans import edit_plan
+from ..jobs.review import (
+    approve_job,
+    cancel_job,
+    request_regeneration,
+    request_render,
+    request_rerender,
+    run_holds,
+)
+from ..planning.edits import PlanEdit, ShotEdit
 from ..schemas import (
     MAX_DESCRIPTION_LENGTH,
     MAX_IMAGE_PROMPT_LENGTH,
     JobResponse,
+    JobStatus,
     clean_text,
 )
 from .deps import EngineDep, JobId, SettingsDep
@@ -28,8 +38,9 @@ router = APIRouter(prefix="/api/v2/jobs", tags=["review"])
 _KEEPALIVE_SECONDS = 15.0
 
 
-class RegenerateRequest(BaseModel):
-    """Optional new text for the scene; both empty means "same scene, new image"."""
+class RegenerateRequest(ShotEdit):
+    """Optional new text or shot fields for the scene; none means "same scene, new image".
+    Changed shot fields compose the image prompt again from the plan (unless one is given)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -64,7 +75,7 @@ async def events(job_id: JobId, engine: EngineDep, settings: SettingsDep) -> Str
             body = job_response(row).model_dump_json()
             # Done means nothing more will change: a cancelled run may still be landing the
             # frames it had in flight (and their cost) until it lets go of the job.
-            final = row.status in FINAL_STATUSES and not run_holds(row)
+            final = row.status in IDLE_STATUSES and not run_holds(row)
             if body != last or final:  # the final event always goes out, changed or not
                 last, quiet = body, 0.0
                 yield f"event: {'done' if final else 'progress'}\ndata: {body}\n\n"
@@ -91,14 +102,62 @@ def regenerate(
     request: Request,
     background_tasks: BackgroundTasks,
     engine: EngineDep,
+    settings: SettingsDep,
     body: Annotated[RegenerateRequest | None, Body()] = None,
 ) -> JobResponse:
     """Redraw one scene in the background (same retries, progress and cost accounting as a
     job), optionally with a new description and/or image prompt. The scene's current image is
     kept in its ``versions``; the other scenes are left as they are; approval is cleared."""
     body = body or RegenerateRequest()
+    shot = ShotEdit.model_validate(body.model_dump(include=set(ShotEdit.model_fields),
+                                                   exclude_unset=True))
     row = request_regeneration(engine, job_id, scene_number, description=body.description,
-                               image_prompt=body.image_prompt)
+                               image_prompt=body.image_prompt, shot=shot,
+                               media_dir=settings.media_dir)
+    if row.status != JobStatus.PLAN_READY.value:  # under review, the sketch is already drawn
+        request.app.state.dispatch(job_id, background_tasks)
+    return job_response(row)
+
+
+class RerenderRequest(BaseModel):
+    """Which frames to draw again: scene numbers, or "stale" for every frame the plan changed
+    under."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scenes: list[Annotated[int, Field(ge=1, le=10)]] | Literal["stale"] = Field(
+        min_length=1, max_length=10)
+
+
+@router.patch("/{job_id}/plan", response_model=JobResponse, summary="Edit the story bible",
+              responses={409: {"description": "The job is running"}})
+def patch_plan(job_id: JobId, body: PlanEdit, engine: EngineDep,
+               settings: SettingsDep) -> JobResponse:
+    """Change characters' or locations' names and looks, the style, the title or logline.
+    Every frame whose composed image prompt changed is marked ``stale`` (nothing is drawn or
+    spent); under review (``plan_ready``) the free sketches are drawn again instead."""
+    return job_response(edit_plan(engine, job_id, body, settings.media_dir))
+
+
+@router.post("/{job_id}/rerender", status_code=202, response_model=JobResponse,
+             summary="Redraw frames with their current prompts",
+             responses={409: {"description": "Running, under review, or nothing stale"}})
+def rerender(job_id: JobId, body: RerenderRequest, request: Request,
+             background_tasks: BackgroundTasks, engine: EngineDep) -> JobResponse:
+    """Redraw the given frames (``{"scenes": [1, 3]}``) or every stale one
+    (``{"scenes": "stale"}``), each with its own seed; earlier images are kept as versions."""
+    row = request_rerender(engine, job_id, body.scenes)
+    request.app.state.dispatch(job_id, background_tasks)
+    return job_response(row)
+
+
+@router.post("/{job_id}/render", status_code=202, response_model=JobResponse,
+             summary="Make the images of a reviewed plan",
+             responses={409: {"description": "The plan is not waiting for review"}})
+def render(job_id: JobId, request: Request, background_tasks: BackgroundTasks,
+           engine: EngineDep) -> JobResponse:
+    """A job created with ``review_plan`` stops in ``plan_ready``; this draws its frames."""
+    row = request_render(engine, job_id)
     request.app.state.dispatch(job_id, background_tasks)
     return job_response(row)
 

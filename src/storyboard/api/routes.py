@@ -7,7 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 
 from ..db import count_jobs, list_jobs, require_job_row
+from ..errors import InvalidRequestError
 from ..jobs.records import create_storyboard_job
+from ..planning import LLM_SETTINGS_HINT, llm_kind
 from ..schemas import GenerationRequest, JobResponse, JobStatus
 from .deps import EngineDep, JobId, SettingsDep
 from .views import job_response
@@ -26,6 +28,8 @@ def generate(
     settings: SettingsDep,
 ) -> dict[str, Any]:
     """Save the job and start it in the background; returns at once with its id."""
+    if body.planner == "llm" and llm_kind(settings) is None:
+        raise InvalidRequestError("planner", f"'llm' cannot be used: {LLM_SETTINGS_HINT}")
     job_id = create_storyboard_job(body, settings=settings)
     request.app.state.dispatch(job_id, background_tasks)
     return {"job_id": job_id, "status": JobStatus.PENDING.value}

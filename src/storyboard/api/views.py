@@ -7,6 +7,7 @@ from typing import Any
 
 from ..db import FINAL_STATUSES
 from ..db.models import GeneratedVideo
+from ..jobs.plans import load_plan, plan_with_scenes
 from ..jobs.progress import mark_undrawn
 from ..schemas import JobResponse, StoryboardEntry, VideoProgress
 
@@ -28,17 +29,19 @@ def load_storyboard(row: GeneratedVideo) -> list[StoryboardEntry] | None:
 
 
 def job_response(row: GeneratedVideo) -> JobResponse:
-    """The spec's JobResponse for a row (plus prompt, parameters and actual cost)."""
+    """The spec's JobResponse for a row (plus prompt, parameters, actual cost and the plan)."""
     progress: dict[str, Any] = json.loads(row.progress or "{}")
     try:
         parameters = json.loads(row.parameters or "{}")
     except json.JSONDecodeError:
         parameters = {}
+    storyboard = load_storyboard(row)
+    plan = load_plan(row)
     return JobResponse(
         job_id=row.id,
         status=row.status,
         progress=VideoProgress(**progress),
-        storyboard=load_storyboard(row),
+        storyboard=storyboard,
         video_url=row.video_url,  # as stored: the spec creates jobs with ""
         estimated_cost=row.estimated_cost or 0.0,
         actual_cost=row.actual_cost,
@@ -49,4 +52,5 @@ def job_response(row: GeneratedVideo) -> JobResponse:
         error_message=row.error_message,
         prompt=row.prompt,
         parameters=parameters if isinstance(parameters, dict) else None,
+        plan=None if plan is None else plan_with_scenes(plan, storyboard or []),
     )

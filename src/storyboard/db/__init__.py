@@ -3,6 +3,7 @@
 from .engine import dispose_engines, get_engine
 from .jobs import (
     FINAL_STATUSES,
+    IDLE_STATUSES,
     RUNNABLE_STATUSES,
     claim_job,
     claim_statement,
@@ -26,6 +27,7 @@ from .writer import JobWriter
 
 __all__ = [
     "FINAL_STATUSES",
+    "IDLE_STATUSES",
     "RUNNABLE_STATUSES",
     "GeneratedVideo",
     "JobWriter",

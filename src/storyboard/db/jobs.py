@@ -15,6 +15,7 @@ from .models import GeneratedVideo, utcnow
 
 __all__ = [
     "FINAL_STATUSES",
+    "IDLE_STATUSES",
     "RUNNABLE_STATUSES",
     "claim_job",
     "claim_statement",
@@ -34,6 +35,8 @@ __all__ = [
 ]
 
 FINAL_STATUSES = ("storyboard_ready", "failed", "cancelled")
+# No run works on these: final, or a plan waiting for the user (``plan_ready``).
+IDLE_STATUSES = (*FINAL_STATUSES, "plan_ready")
 # Statuses a worker may pick up: waiting, or interrupted while running.
 RUNNABLE_STATUSES = ("pending", "parsing", "generating_storyboard")
 _COLUMNS = [c.name for c in GeneratedVideo.__table__.columns]

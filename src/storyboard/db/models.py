@@ -62,3 +62,6 @@ class GeneratedVideo(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The plan (JSON ``Plan``): the story bible and who planned it. Its scenes are the
+    # storyboard's, so they are kept there only.
+    plan: Mapped[str | None] = mapped_column(Text)

@@ -40,9 +40,11 @@ class ImageRequest:
     aspect_ratio: str = "16:9"
     seed: int | None = None
     output_format: str = "webp"
-    # The scene and storyboard size, for providers that compose by beat (the sketch renderer).
+    # The scene and storyboard size, for providers that draw the shot (the sketch renderer), and
+    # the names of the characters in frame, in the scene's order, for its labels.
     scene: Scene | None = None
     scenes_total: int = 1
+    cast: tuple[str, ...] = ()
     # A prediction started by an earlier, interrupted attempt: poll it instead of creating anew.
     resume_prediction_id: str | None = None
     # An earlier run may have created this image and died before it learned the prediction's

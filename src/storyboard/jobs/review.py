@@ -1,4 +1,5 @@
-"""The review loop on a job row: regenerate one scene, approve, cancel.
+"""The review loop on a job row: regenerate one scene, re-render several, render a reviewed
+plan, approve, cancel.
 
 Each action is one conditional UPDATE, so two people (or a person and a worker) acting at once
 cannot leave the row half-changed: the loser gets a JobStateError saying why.
@@ -6,15 +7,26 @@ cannot leave the row half-changed: the loser gets a JobStateError saying why.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import Engine
 
 from ..db import FINAL_STATUSES, RUNNABLE_STATUSES, require_job_row, update_job
 from ..db.models import GeneratedVideo, utcnow
 from ..errors import InvalidRequestError, JobStateError
-from ..schemas import ImageVersion, JobStatus, VideoProgress
-from .task import saved_entries
+from ..planning.edits import ShotEdit, apply_shot_edit, empty_plan
+from ..schemas import ImageVersion, JobStatus, StoryboardEntry, VideoProgress
+from .plans import draw_sketches, job_style, load_plan, storyboard_json
+from .task import job_parameters, saved_entries
 
-__all__ = ["approve_job", "cancel_job", "request_regeneration", "run_holds"]
+__all__ = [
+    "approve_job",
+    "cancel_job",
+    "request_regeneration",
+    "request_render",
+    "request_rerender",
+    "run_holds",
+]
 
 _NOT_DRAWN = "Not drawn: the job was cancelled before this frame was made"
 
@@ -41,19 +53,78 @@ def approve_job(engine: Engine, job_id: int) -> GeneratedVideo:
 
 
 def cancel_job(engine: Engine, job_id: int) -> GeneratedVideo:
-    """Stop a pending or running job; its worker notices and stops making images."""
+    """Stop a pending or running job (its worker notices and stops making images), or drop a
+    plan waiting for review."""
     row = require_job_row(engine, job_id)
     if row.status in FINAL_STATUSES:
-        raise JobStateError(f"Job {job_id} is already {row.status}; only a running job can be "
-                            "cancelled")
+        raise JobStateError(f"Job {job_id} is already {row.status}; only a running job (or a "
+                            "plan waiting for review) can be cancelled")
     progress = VideoProgress.model_validate_json(row.progress or "{}")
     progress.current_stage, progress.message = JobStatus.CANCELLED.value, "Cancelled"
     progress.estimated_completion_seconds = None
-    if not update_job(engine, job_id, only_status=RUNNABLE_STATUSES,
+    if not update_job(engine, job_id,
+                      only_status=(*RUNNABLE_STATUSES, JobStatus.PLAN_READY.value),
                       status=JobStatus.CANCELLED.value, error_message="Cancelled on request",
                       progress=progress.model_dump_json()):
         raise JobStateError(f"Job {job_id} finished before it could be cancelled")
     return require_job_row(engine, job_id)
+
+
+def _keep_version(entry: StoryboardEntry) -> None:
+    """The scene's current image becomes an earlier version before it is drawn again."""
+    if entry.image_url or entry.generation_status == "completed":
+        entry.versions.append(ImageVersion(
+            image_url=entry.image_url, source_url=entry.source_url,
+            description=entry.scene.description, image_prompt=entry.scene.image_prompt,
+            replaced_at=utcnow(),
+        ))
+
+
+def _queue_redraw(engine: Engine, row: GeneratedVideo, entries: list[StoryboardEntry],
+                  numbers: list[int], *, message: str, versions_kept: bool = False
+                  ) -> GeneratedVideo:
+    """Send the job back to generating_storyboard (approval cleared) with only the scenes
+    ``numbers`` to draw; each one's image is kept as an earlier version. The other scenes
+    stay as they are, but on a cancelled job, whose unfinished scenes the task would draw
+    too: those say why they have no image (each can be redrawn in turn)."""
+    chosen = [e for e in entries if e.scene.scene_number in numbers]
+    if row.status == JobStatus.CANCELLED.value:
+        for other in entries:
+            if other not in chosen and other.generation_status in ("pending", "generating"):
+                other.generation_status, other.error = "failed", _NOT_DRAWN
+    for entry in chosen:
+        if not versions_kept:
+            _keep_version(entry)
+        entry.image_url = entry.source_url = entry.error = entry.prediction_id = None
+        entry.generation_status, entry.stale = "pending", False
+    progress = VideoProgress(
+        current_stage=JobStatus.GENERATING_STORYBOARD.value, scenes_total=len(entries),
+        scenes_completed=len(entries) - len(chosen), current_scene=min(numbers),
+        message=message,
+    )
+    # The lease goes too: the run that made this status is over, though it may not have
+    # released its lease yet, and a stale lease would keep the new run from claiming the job.
+    if not update_job(engine, row.id, only_status=[row.status],
+                      status=JobStatus.GENERATING_STORYBOARD.value, approved=False,
+                      approved_at=None, error_message=None, storyboard_data=storyboard_json(entries),
+                      progress=progress.model_dump_json(), lease_owner=None,
+                      lease_expires_at=None):
+        raise JobStateError(f"Job {row.id} changed meanwhile; reload and try again")
+    return require_job_row(engine, row.id)
+
+
+def _finished_storyboard(row: GeneratedVideo, action: str) -> list[StoryboardEntry]:
+    """The storyboard of a finished job whose run has let go; ``JobStateError`` otherwise."""
+    if row.status not in FINAL_STATUSES:
+        raise JobStateError(f"Job {row.id} is {row.status}; {action} once the job has "
+                            "finished (ready, failed or cancelled)")
+    entries = saved_entries(row)
+    if not entries:
+        raise JobStateError(f"Job {row.id} has no storyboard to redraw")
+    if row.status == JobStatus.CANCELLED.value and run_holds(row):
+        # Its run has not noticed the cancel yet and may still write; let it stop first.
+        raise JobStateError(f"Job {row.id} is still stopping; try again in a moment")
+    return entries
 
 
 def request_regeneration(
@@ -63,66 +134,98 @@ def request_regeneration(
     *,
     description: str | None = None,
     image_prompt: str | None = None,
+    shot: ShotEdit | None = None,
+    media_dir: Path | None = None,
 ) -> GeneratedVideo:
-    """Queue one scene for a new image: its current image becomes an earlier version, the job
-    goes back to generating_storyboard (approval cleared) and runs only that scene.
+    """Queue one scene for a new image, optionally with new text or shot fields (the image
+    prompt is then composed again from the plan, unless one is given): its current image
+    becomes an earlier version, the job goes back to generating_storyboard (approval cleared)
+    and runs only that scene, with a new seed.
 
     Any finished job qualifies, a cancelled one too, so that cancelling a redraw does not leave
-    a storyboard that can be neither fixed nor approved."""
+    a storyboard that can be neither fixed nor approved. On a job whose plan waits for review,
+    the edit is made and the scene's free sketch drawn again at once (``media_dir``)."""
     row = require_job_row(engine, job_id)
-    if row.status not in FINAL_STATUSES:
-        raise JobStateError(f"Job {job_id} is {row.status}; a scene can be regenerated once the "
-                            "job has finished (ready, failed or cancelled)")
-    entries = saved_entries(row)
-    if not entries:
-        raise JobStateError(f"Job {job_id} has no storyboard to regenerate")
+    reviewing = row.status == JobStatus.PLAN_READY.value
+    entries = saved_entries(row) if reviewing else _finished_storyboard(
+        row, "a scene can be regenerated")
     if not 1 <= scene_number <= len(entries):
         raise InvalidRequestError("scene_number", f"must be between 1 and {len(entries)}")
     entry = entries[scene_number - 1]
-    if row.status == JobStatus.CANCELLED.value:
-        if run_holds(row):
-            # Its run has not noticed the cancel yet and may still write; let it stop first.
-            raise JobStateError(f"Job {job_id} is still stopping; try again in a moment")
-        # The task draws every unfinished scene; after a cancel only the one asked for may be
-        # drawn, so the others say why they have no image (each can be regenerated in turn).
-        for other in entries:
-            if other is not entry and other.generation_status in ("pending", "generating"):
-                other.generation_status, other.error = "failed", _NOT_DRAWN
-    if entry.image_url or entry.generation_status == "completed":
-        entry.versions.append(ImageVersion(
-            image_url=entry.image_url, source_url=entry.source_url,
-            description=entry.scene.description, image_prompt=entry.scene.image_prompt,
-            replaced_at=utcnow(),
-        ))
+    scene = entry.scene
+    plan = load_plan(row)
+    style = job_style(row)
+    if not reviewing:
+        _keep_version(entry)  # what the scene was before this edit
     if description is not None:
-        entry.scene.description = description
-    if image_prompt is not None:
-        entry.scene.image_prompt = image_prompt
-    elif description is not None:
+        scene.description = description
+    shot = shot or ShotEdit()
+    if description is not None and "visual" not in shot.model_fields_set and plan is not None:
         # A new description alone should change the picture too: draw what it now says.
-        style = _style(row)
-        entry.scene.image_prompt = f"{description}, {style} style, high quality"
-    entry.image_url = entry.source_url = entry.error = entry.prediction_id = None
-    entry.seed = None  # a new picture wants a new seed (a job's own seed gives the same again)
-    entry.generation_status = "pending"
+        shot = shot.model_copy(update={"visual": description})
+        shot.model_fields_set.add("visual")
+    if shot.model_fields_set:
+        if plan is None and (shot.characters or shot.location):
+            raise InvalidRequestError("characters" if shot.characters else "location",
+                                      f"Job {job_id} has no plan (it was made before plans)")
+        apply_shot_edit(scene, shot, plan or empty_plan(), style)
+    elif description is not None:  # a storyboard made before plans: the old rule
+        scene.image_prompt = f"{description}, {style} style, high quality"
+    if image_prompt is not None:
+        scene.image_prompt = image_prompt
+    if reviewing:
+        if plan is not None and media_dir is not None:
+            draw_sketches(job_id, job_parameters(row), plan, [entry], media_dir)
+        if not update_job(engine, job_id, only_status=[row.status],
+                          storyboard_data=storyboard_json(entries)):
+            raise JobStateError(f"Job {job_id} changed meanwhile; reload and try again")
+        return require_job_row(engine, job_id)
+    # A new picture wants a new seed (a job's own seed gives the same again).
+    entry.seed = None
+    return _queue_redraw(engine, row, entries, [scene_number], versions_kept=True,
+                         message=f"Regenerating scene {scene_number}/{len(entries)}")
+
+
+def request_rerender(engine: Engine, job_id: int, scenes: list[int] | str) -> GeneratedVideo:
+    """Redraw ``scenes`` (numbers, or ``"stale"``: every frame the plan changed under) with
+    their current prompts and their own seeds; earlier images are kept as versions."""
+    row = require_job_row(engine, job_id)
+    if row.status == JobStatus.PLAN_READY.value:
+        raise JobStateError(f"Job {job_id}'s plan is waiting for review: render it first "
+                            f"(POST /api/v2/jobs/{job_id}/render)")
+    entries = _finished_storyboard(row, "frames can be re-rendered")
+    if scenes == "stale":
+        numbers = [e.scene.scene_number for e in entries if e.stale]
+        if not numbers:
+            raise JobStateError(f"Job {job_id} has no stale frames to re-render")
+    else:
+        numbers = sorted(set(scenes))
+        for number in numbers:
+            if not 1 <= number <= len(entries):
+                raise InvalidRequestError("scenes", f"scene numbers must be between 1 and "
+                                          f"{len(entries)} (got {number})")
+    return _queue_redraw(engine, row, entries, numbers,
+                         message=f"Re-rendering {len(numbers)} of {len(entries)} frames")
+
+
+def request_render(engine: Engine, job_id: int) -> GeneratedVideo:
+    """Make the images of a plan that waited for review: every scene drawn by the job's image
+    provider (the free sketches go; the estimate made at planning stands)."""
+    row = require_job_row(engine, job_id)
+    if row.status != JobStatus.PLAN_READY.value:
+        raise JobStateError(f"Job {job_id} is {row.status}; only a job whose plan waits for "
+                            "review (plan_ready) can be rendered")
+    entries = saved_entries(row)
+    for entry in entries:
+        entry.image_url = entry.source_url = entry.error = entry.prediction_id = None
+        entry.generation_status, entry.stale = "pending", False
     progress = VideoProgress(
         current_stage=JobStatus.GENERATING_STORYBOARD.value, scenes_total=len(entries),
-        scenes_completed=len(entries) - 1, current_scene=scene_number,
-        message=f"Regenerating scene {scene_number}/{len(entries)}",
-    )
-    storyboard = "[" + ",".join(e.model_dump_json() for e in entries) + "]"
-    # The lease goes too: the run that made this status is over, though it may not have
-    # released its lease yet, and a stale lease would keep the new run from claiming the job.
+        scenes_completed=0, current_scene=1,
+        message=f"Rendering {len(entries)} frames from the reviewed plan")
     if not update_job(engine, job_id, only_status=[row.status],
-                      status=JobStatus.GENERATING_STORYBOARD.value, approved=False,
-                      approved_at=None, error_message=None, storyboard_data=storyboard,
-                      progress=progress.model_dump_json(), lease_owner=None,
-                      lease_expires_at=None):
+                      status=JobStatus.GENERATING_STORYBOARD.value,
+                      storyboard_data=storyboard_json(entries),
+                      progress=progress.model_dump_json()):
         raise JobStateError(f"Job {job_id} changed meanwhile; reload and try again")
     return require_job_row(engine, job_id)
-
-
-def _style(row: GeneratedVideo) -> str:
-    from .task import job_parameters
-
-    return str(job_parameters(row).get("style") or "cinematic")

@@ -15,6 +15,8 @@ from sqlalchemy import Engine
 from ..config import Settings, get_settings
 from ..db import JobWriter, get_engine
 from ..images import ImageProvider, make_provider
+from ..planning import Planners
+from ..replicate import ReplicateAPI
 from .ratelimit import ImageRateLimiter
 
 __all__ = ["JobRuntime", "pid_namespace", "worker_identity"]
@@ -37,7 +39,7 @@ def worker_identity() -> str:
 
 @dataclass
 class JobRuntime:
-    """Settings, database, image provider and the clocks of one process's jobs.
+    """Settings, database, image provider, planners and the clocks of one process's jobs.
 
     ``image_slots`` caps image requests in flight across every job on this event loop;
     ``before_image`` is awaited before each image creation (the fleet-wide rate limiter).
@@ -55,6 +57,7 @@ class JobRuntime:
     owner: str = field(default_factory=lambda: worker_identity())
     owns_provider: bool = field(default=False, repr=False)
     writer: JobWriter = field(init=False, repr=False)
+    planners: Planners = field(init=False, repr=False)
     # Jobs running on this runtime now: a job runs at most once per process, however many
     # messages for it arrive (the lease is this process's, so a claim cannot tell them apart).
     running: set[int] = field(init=False, repr=False, default_factory=set)
@@ -62,6 +65,9 @@ class JobRuntime:
     def __post_init__(self) -> None:
         # Every job on this loop shares one writer, so their progress writes share commits.
         self.writer = JobWriter(self.engine)
+        # A language model on Replicate shares the image provider's client (its key and pool).
+        shared = self.provider if isinstance(self.provider, ReplicateAPI) else None
+        self.planners = Planners(self.settings, replicate_api=shared)
         self._nudges: dict[int, asyncio.Event] = {}
 
     def nudge(self, job_id: int) -> None:
@@ -103,6 +109,7 @@ class JobRuntime:
 
     async def aclose(self) -> None:
         self.writer.close()
+        await self.planners.aclose()
         if self.owns_provider:
             await self.provider.aclose()
         if self.rate_limiter is not None:

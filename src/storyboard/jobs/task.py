@@ -27,6 +27,7 @@ from .. import eventloop
 from ..config import Settings, get_settings
 from ..db import (
     FINAL_STATUSES,
+    IDLE_STATUSES,
     RUNNABLE_STATUSES,
     claim_statement,
     get_engine,
@@ -44,9 +45,11 @@ from ..errors import (
     StoryboardError,
 )
 from ..images import DownloadError, ImageProvider, ImageRequest, ImageResult, LostSearch
-from ..scenes import parse_prompt_to_scenes
+from ..plan import Plan
+from ..planning import PlanRequest, plan_job
 from ..schemas import GenerationRequest, JobStatus, StoryboardEntry, VideoProgress
 from ..storage import save_image, url_for
+from .plans import draw_sketches, load_plan, stored_plan
 from .progress import generating_progress, mark_undrawn, ready_message
 from .runtime import JobRuntime
 
@@ -79,8 +82,10 @@ def job_parameters(row: GeneratedVideo) -> dict[str, Any]:
 def scene_request(
     entry: StoryboardEntry, params: dict[str, Any], scenes_total: int, output_format: str,
     find_lost: LostSearch | None = None, unique_inputs: bool = False,
+    plan: Plan | None = None,
 ) -> ImageRequest:
-    """The image request for one scene of a job with ``params``."""
+    """The image request for one scene of a job with ``params`` (and ``plan``, whose
+    characters' names the sketch renderer letters beside their figures)."""
     return ImageRequest(
         prompt=entry.scene.image_prompt,
         aspect_ratio=str(params.get("aspect_ratio") or "16:9"),
@@ -91,36 +96,55 @@ def scene_request(
         resume_prediction_id=entry.prediction_id,
         find_lost=find_lost,
         unique_inputs=unique_inputs,
+        cast=cast_of(entry, plan),
     )
 
 
-def job_seed(params: dict[str, Any], entry: StoryboardEntry) -> int | None:
-    """One seed per job, offset per scene: repeatable, yet the frames differ."""
+def cast_of(entry: StoryboardEntry, plan: Plan | None) -> tuple[str, ...]:
+    """The names of the characters in the scene's frame (their ids where the plan has none)."""
+    names = []
+    for character_id in entry.scene.characters or ():
+        character = plan.character(character_id) if plan is not None else None
+        names.append(character.name if character is not None else character_id)
+    return tuple(names)
+
+
+_SEED_SPACE = 2**31
+
+
+def job_seed(params: dict[str, Any], entry: StoryboardEntry,
+             base: int | None = None) -> int | None:
+    """One seed per job, offset per scene: repeatable, yet the frames differ. ``base`` is the
+    job's own seed, else the one drawn for this run."""
     seed = params.get("seed")
-    return None if seed is None else int(seed) + entry.scene.scene_number - 1
+    if seed is None:
+        seed = base
+    return None if seed is None else (int(seed) + entry.scene.scene_number - 1) % _SEED_SPACE
 
 
 def choose_seeds(entries: list[StoryboardEntry], params: dict[str, Any], *,
                  findable: bool) -> None:
     """Give every scene still to draw its seed before the provider is asked for it: the job's
-    own (offset per scene), or, for a provider that can look a lost prediction up by its inputs
-    (``findable``), a random one that makes this scene's request unlike any other."""
+    base seed offset per scene. The base is the job's own seed; else, for a provider that can
+    look a lost prediction up by its inputs (``findable``), one drawn at random, which makes
+    each scene's request unlike any other job's."""
+    base = secrets.randbelow(_SEED_SPACE) if findable else None
     for entry in entries:
         if entry.seed is None and entry.generation_status == "pending":
-            entry.seed = job_seed(params, entry)
-            if entry.seed is None and findable:
-                entry.seed = secrets.randbelow(2**31)
+            entry.seed = job_seed(params, entry, base)
 
 
 class SceneRunner:
     """Makes scene images for one job and writes its progress; shared by jobs and regeneration."""
 
     def __init__(self, rt: JobRuntime, job_id: int, params: dict[str, Any],
-                 entries: list[StoryboardEntry], concurrency: int) -> None:
+                 entries: list[StoryboardEntry], concurrency: int,
+                 plan: Plan | None = None) -> None:
         self.rt = rt
         self.job_id = job_id
         self.params = params
         self.entries = entries
+        self.plan = plan
         self.concurrency = concurrency
         self.scene_slots = asyncio.Semaphore(concurrency)
         self.in_flight: set[int] = set()
@@ -182,7 +206,8 @@ class SceneRunner:
 
         lost = entry.scene.scene_number in self.may_be_lost
         request = scene_request(entry, self.params, len(self.entries), s.output_format,
-                                self.lost_search if lost else None, self.unique_seeds)
+                                self.lost_search if lost else None, self.unique_seeds,
+                                self.plan)
         try:
             # Waiting for a slot or for the rate limit happens here, on our side; the 120 s
             # limit is the provider's time for the image, so it starts after.
@@ -331,7 +356,7 @@ async def run_storyboard_job(
     if row is None:
         log.error("Job %s not found", job_id)
         return None
-    if row.status in FINAL_STATUSES:
+    if row.status in IDLE_STATUSES:
         log.info("Job %s: already %s, nothing to do", job_id, row.status)
         return row.status
     if job_id in rt.running:
@@ -371,7 +396,8 @@ async def _claim_and_run(
     released = False
     try:
         status = await _run(job_id, row, rt, started)
-        released = status == JobStatus.STORYBOARD_READY.value  # its final write freed the lease
+        # Its final write freed the lease.
+        released = status in (JobStatus.STORYBOARD_READY.value, JobStatus.PLAN_READY.value)
         return status
     except _JobStopped:
         final = get_job_row(rt.engine, job_id)
@@ -412,15 +438,38 @@ def _fail_row(engine: Engine, job_id: int, message: str, *, held_by: str | None 
                progress=progress.model_dump_json(), **extra)
 
 
-async def _plan(job_id: int, row: GeneratedVideo, rt: JobRuntime) -> list[StoryboardEntry] | None:
-    """The scenes to work on: an interrupted run's or a regeneration's saved storyboard, or a
-    fresh parse of the prompt. None when parsing failed (the job is then failed)."""
+def plan_request(row: GeneratedVideo) -> PlanRequest:
+    """What to plan for the job in ``row``: its prompt and parameters (the spec's defaults
+    where a parameter is missing)."""
+    params = job_parameters(row)
+    defaults = GenerationRequest.model_fields
+    return PlanRequest(
+        prompt=row.prompt,
+        duration=params.get("duration", defaults["duration"].default),
+        style=params.get("style", defaults["style"].default),
+        aspect_ratio=str(params.get("aspect_ratio") or defaults["aspect_ratio"].default),
+    )
+
+
+def _planned_message(plan: Plan, scenes: int) -> str:
+    info = plan.planner
+    if info.fallback_reason:
+        return f"Planned {scenes} scenes with the rules ({info.fallback_reason})"
+    who = info.kind if info.model is None else f"{info.kind} ({info.model})"
+    return f"Planned {scenes} scenes with {who}"
+
+
+async def _plan(job_id: int, row: GeneratedVideo,
+                rt: JobRuntime) -> tuple[list[StoryboardEntry], Plan | None] | None:
+    """The scenes to work on, and the plan when it was just made: an interrupted run's or a
+    regeneration's saved storyboard, or a fresh plan of the prompt. None when planning failed
+    (the job is then failed)."""
     entries = saved_entries(row)
     if entries:
         mark_undrawn(entries)  # in flight when interrupted: start again, resuming predictions
         log.info("Job %s: resuming with %d of %d scenes done", job_id,
                  sum(e.generation_status == "completed" for e in entries), len(entries))
-        return entries
+        return entries, None
     parsing = VideoProgress(current_stage="parsing", message="Parsing prompt into scenes")
     if not await rt.writer.update(job_id, only_status=RUNNABLE, held_by=rt.owner, status="parsing",
                                   progress=parsing.model_dump_json()):
@@ -428,36 +477,35 @@ async def _plan(job_id: int, row: GeneratedVideo, rt: JobRuntime) -> list[Storyb
     log.info("Job %s: Parsing prompt into scenes", job_id)
     params = job_parameters(row)
     try:
-        defaults = GenerationRequest.model_fields
-        # In a thread so that PARSING_TIMEOUT can really interrupt the wait (a parser backed by a
-        # language model would block); the rule-based parser returns in microseconds.
-        scenes = await asyncio.wait_for(
-            asyncio.to_thread(
-                parse_prompt_to_scenes,
-                row.prompt,
-                params.get("duration", defaults["duration"].default),
-                params.get("style", defaults["style"].default),
-            ),
-            rt.settings.parsing_timeout,
-        )
+        request = plan_request(row)
+        planner = rt.planners.for_request(str(params.get("planner") or "auto"))
+        # The planning stage bounds itself by PARSING_TIMEOUT and falls back to the rules; what
+        # fails here is input the rules refuse.
+        plan, scenes = await plan_job(request, planner, rt.settings)
     except Exception as exc:  # noqa: BLE001 - the spec: any parse failure fails the job with it
-        reason = (f"timed out after {rt.settings.parsing_timeout:g}s"
-                  if isinstance(exc, TimeoutError) else str(exc))
-        message = f"Failed to parse prompt: {reason}"
+        message = f"Failed to parse prompt: {exc}"
         log.error("Job %s: %s", job_id, message)
         _fail(rt, job_id, message)
         return None
     log.info("Job %s: Parsed into %d scenes", job_id, len(scenes))
-    return [StoryboardEntry(scene=s) for s in scenes]
+    info = plan.planner
+    log.info("Job %s: %s - %d+%d tokens, $%.4f", job_id, _planned_message(plan, len(scenes)),
+             info.input_tokens, info.output_tokens, info.cost)
+    return [StoryboardEntry(scene=s) for s in scenes], plan
 
 
 async def _run(job_id: int, row: GeneratedVideo, rt: JobRuntime, started: float) -> str:
-    entries = await _plan(job_id, row, rt)
-    if entries is None:
+    planned = await _plan(job_id, row, rt)
+    if planned is None:
         return JobStatus.FAILED.value
-    runner = SceneRunner(rt, job_id, job_parameters(row), entries,
-                         _concurrency(rt, len(entries)))
-    runner.cost = row.actual_cost or 0.0  # images made before this run were already paid for
+    entries, plan = planned
+    params = job_parameters(row)
+    if plan is not None and params.get("review_plan"):
+        return await _stop_for_review(job_id, rt, entries, plan, params)
+    runner = SceneRunner(rt, job_id, params, entries, _concurrency(rt, len(entries)),
+                         plan if plan is not None else load_plan(row))
+    # What was spent before this run: planning, and images of an earlier run.
+    runner.cost = plan.planner.cost if plan is not None else (row.actual_cost or 0.0)
     # Only a seed we drew at random tells this scene's requests from any other job's (two jobs
     # given the same seed and prompt would ask for identical images).
     findable = (bool(getattr(rt.provider, "finds_lost_predictions", False))
@@ -471,12 +519,18 @@ async def _run(job_id: int, row: GeneratedVideo, rt: JobRuntime, started: float)
         runner.lost_search = LostSearch(since=row.created_at, listed_after=utcnow())
     choose_seeds(entries, runner.params, findable=findable)  # written below, before any request
     todo = sum(1 for e in entries if e.generation_status == "pending")
+    progress = runner.progress()
+    extra: dict[str, Any] = {}
+    if plan is not None:  # just planned: the plan, what it cost, and who made it
+        extra = {"plan": stored_plan(plan), "actual_cost": round(runner.cost, 6)}
+        if plan.planner.fallback_reason:  # say why the plan is not the language model's
+            progress.message += f" - planned with the rules ({plan.planner.fallback_reason})"
     if not await rt.writer.update(
             job_id, only_status=RUNNABLE, held_by=rt.owner,
             status=JobStatus.GENERATING_STORYBOARD.value,
             estimated_cost=round(runner.cost + todo * rt.provider.price_per_image, 6),
-            progress=runner.progress().model_dump_json(),
-            storyboard_data=runner.storyboard_json()):
+            progress=progress.model_dump_json(),
+            storyboard_data=runner.storyboard_json(), **extra):
         raise _JobStopped
 
     try:
@@ -500,6 +554,28 @@ async def _run(job_id: int, row: GeneratedVideo, rt: JobRuntime, started: float)
                    storyboard_data=runner.storyboard_json())
         raise
     return await _finish(rt, job_id, runner, started)
+
+
+async def _stop_for_review(job_id: int, rt: JobRuntime, entries: list[StoryboardEntry],
+                           plan: Plan, params: dict[str, Any]) -> str:
+    """Plan first, pay later: draw every frame with the free sketch renderer and stop in
+    ``plan_ready``; the images are made when the user asks (``POST .../render``)."""
+    # A few milliseconds a frame: off the loop all the same.
+    await asyncio.to_thread(draw_sketches, job_id, params, plan, entries, rt.settings.media_dir)
+    todo = len(entries) * rt.provider.price_per_image
+    progress = VideoProgress(
+        current_stage=JobStatus.PLAN_READY.value, scenes_total=len(entries),
+        scenes_completed=0, current_scene=0, estimated_completion_seconds=None,
+        message=f"Plan ready for review - {_planned_message(plan, len(entries))}")
+    if not await rt.writer.update(
+            job_id, only_status=RUNNABLE, held_by=rt.owner, status=JobStatus.PLAN_READY.value,
+            plan=stored_plan(plan), storyboard_data=_STORYBOARD.dump_json(entries).decode(),
+            progress=progress.model_dump_json(), actual_cost=plan.planner.cost,
+            estimated_cost=round(plan.planner.cost + todo, 6), lease_owner=None,
+            lease_expires_at=None):
+        raise _JobStopped
+    log.info("Job %s: plan ready for review (%d scenes)", job_id, len(entries))
+    return JobStatus.PLAN_READY.value
 
 
 async def _finish(rt: JobRuntime, job_id: int, runner: SceneRunner, started: float) -> str:
