@@ -9,7 +9,10 @@ shared/replicate-protocol.md) from a Starlette app run by uvicorn in a backgroun
 - ``GET /v1/predictions`` (newest first, paged by a ``next`` URL), ``GET /v1/predictions/{id}``,
   ``POST /v1/predictions/{id}/cancel``;
 - output files at ``/files/{id}/out-0.{ext}``: real images made with Pillow at the model's sizes,
-  served with or without the Authorization header.
+  served with or without the Authorization header;
+- language models (``text_models``, ``openai/gpt-4o-mini`` among them) whose output streams in
+  as a list of string pieces, whole only at ``succeeded``, with token counts in ``metrics``;
+  ``answer_text()`` scripts what they say.
 
 Predictions run on timers: ``starting`` → ``processing`` → final after ``latency`` seconds. Each
 creation takes the next ``Plan`` queued with ``plan()`` (else the default), which picks the outcome
@@ -41,7 +44,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,6 +57,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from .story import answer_for
 
 __all__ = [
     "FAKE_API_KEY",
@@ -117,6 +122,7 @@ class Plan:
     # The create's answer is this error though the prediction was made (a gateway timing out
     # in front of Replicate).
     answer_status: int | None = None
+    text: str | None = None  # a language model's whole answer (set from the model's responder)
 
 
 @dataclass
@@ -206,6 +212,41 @@ def validate_flux_schnell(inputs: dict[str, Any]) -> list[dict[str, str]]:
     return problems
 
 
+TextResponder = Callable[[dict[str, Any]], str]
+LANGUAGE_MODEL = "openai/gpt-4o-mini"  # the Replicate planner's default model
+
+
+def _plan_answer(inputs: dict[str, Any]) -> str:
+    return answer_for(str(inputs.get("prompt", "")))
+
+
+def _pieces(text: str) -> list[str]:
+    """A streamed answer: the text in pieces of a few characters, as tokens arrive."""
+    return [text[i:i + 7] for i in range(0, len(text), 7)] or [""]
+
+
+def validate_text_input(inputs: dict[str, Any]) -> list[dict[str, str]]:
+    """A chat model's input checks (openai/gpt-4o-mini's and Llama's on Replicate)."""
+    problems: list[dict[str, str]] = []
+
+    def bad(name: str, kind: str, description: str) -> None:
+        problems.append({"type": kind, "field": f"input.{name}", "description": description})
+
+    if not isinstance(inputs.get("prompt"), str) or not inputs["prompt"]:
+        bad("prompt", "required", "prompt is required")
+    if "system_prompt" in inputs and not isinstance(inputs["system_prompt"], str):
+        bad("system_prompt", "type", "system_prompt must be a string")
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = inputs.get(name, 1)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            bad(name, "number_range", f"{name} must be a positive integer")
+    temperature = inputs.get("temperature", 1)
+    if isinstance(temperature, bool) or not isinstance(temperature, int | float) \
+            or not 0 <= temperature <= 2:
+        bad("temperature", "number_range", "temperature must be between 0 and 2")
+    return problems
+
+
 class FakeReplicate:
     """Replicate's prediction API on 127.0.0.1; ``start()``/``stop()`` or a ``with`` block."""
 
@@ -222,6 +263,7 @@ class FakeReplicate:
         self.predictions: dict[str, FakePrediction] = {}
         self.requests: list[RecordedRequest] = []
         self._plans: collections.deque[Plan] = collections.deque()
+        self._texts: collections.deque[TextResponder] = collections.deque()
         self._faults: dict[str, collections.deque[Fault]] = collections.defaultdict(
             collections.deque
         )
@@ -239,7 +281,12 @@ class FakeReplicate:
         self.file_host: str | None  # host name in output URLs (None: the one requested)
         self.api_key, self.latency, self.wait_cap, self.file_host = self._defaults
         self.get_url_host: str | None = None  # host name in ``urls.get`` (None: the one requested)
-        self.models = {FLUX_SCHNELL}  # models that exist (others: 404)
+        self.models = {FLUX_SCHNELL}  # image models that exist (others: 404)
+        # Language models that exist: each answers a prediction's input with text, streamed
+        # into ``output`` as a list of string pieces. Default: the lighthouse story planned in
+        # as many shots as the prompt asks; ``answer_text()`` queues other answers.
+        self.text_models: dict[str, TextResponder] = {
+            LANGUAGE_MODEL: _plan_answer, "meta/meta-llama-3-8b-instruct": _plan_answer}
         self.create_status = 201  # Replicate answers creates with 201 (202 is documented too)
         self.list_page_size = 100  # ``GET /v1/predictions`` pages (Replicate's: 100)
 
@@ -346,6 +393,12 @@ class FakeReplicate:
         with self._lock:
             self._faults[kind].extend([fault] * times)
 
+    def answer_text(self, text: str | TextResponder, *, times: int = 1) -> None:
+        """Queue what the next ``times`` language-model predictions answer."""
+        responder = text if callable(text) else (lambda _inputs: text)
+        with self._lock:
+            self._texts.extend([responder] * times)
+
     def remove_data(self, prediction_id: str) -> None:
         """Do what Replicate does an hour after a prediction: drop its output and files."""
         prediction = self.predictions[prediction_id]
@@ -362,6 +415,7 @@ class FakeReplicate:
         self._configure()
         with self._lock:
             self._plans.clear()
+            self._texts.clear()
             self._faults.clear()
             self.requests.clear()
 
@@ -477,13 +531,20 @@ class FakeReplicate:
                     detail="The specified version does not exist.",
                 )
             model = FLUX_SCHNELL
-        if model not in self.models:
+        text = model in self.text_models
+        if model not in self.models and not text:
             return self._problem(404)
-        if invalid := validate_flux_schnell(body["input"]):
+        invalid = (validate_text_input(body["input"]) if text
+                   else validate_flux_schnell(body["input"]))
+        if invalid:
             detail = "\n".join(f"- {p['field']}: {p['description']}" for p in invalid)
             return self._problem(422, detail=detail, invalid_fields=invalid)
         with self._lock:
             plan = self._plans.popleft() if self._plans else Plan()
+            if text:
+                responder = self._texts.popleft() if self._texts else self.text_models[model]
+        if text:
+            plan.text = responder(body["input"])  # type: ignore[possibly-undefined]
         prediction = FakePrediction(
             id=_new_id(),
             model=str(model),
@@ -525,11 +586,16 @@ class FakeReplicate:
         def process() -> None:
             if prediction.status == "starting":  # timers due together may run in any order
                 prediction.status, prediction.started_at = "processing", _now()
+                if plan.text is not None:  # a language model streams: part of the answer
+                    prediction.output = _pieces(plan.text)[:1]
 
         def finish() -> None:
             if prediction.status not in ("starting", "processing"):
                 return  # canceled meanwhile
-            if plan.outcome == "succeeded":
+            if plan.outcome == "succeeded" and plan.text is not None:
+                prediction.output = _pieces(plan.text)
+                end("succeeded", None)
+            elif plan.outcome == "succeeded":
                 prediction.output = [self._output(prediction, request)]
                 prediction.ready.set()
                 if plan.output_lag > 0:
@@ -617,6 +683,10 @@ class FakeReplicate:
                 "predict_time": prediction.plan.latency or self.latency,
                 "total_time": prediction.plan.latency or self.latency,
             }
+            if prediction.plan.text is not None:
+                body["metrics"]["input_token_count"] = sum(
+                    len(str(prediction.input.get(k, ""))) // 4 for k in ("prompt", "system_prompt"))
+                body["metrics"]["output_token_count"] = len(prediction.plan.text) // 4
         return body
 
     async def _get(self, request: Request) -> Response:

@@ -58,6 +58,10 @@ def framing_words(scene: ShotLike) -> str:
     return ", ".join(FRAMING[f] for f in fields if f is not None)
 
 
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _cut(text: str, room: int) -> str:
     if len(text) <= room:
         return text
@@ -90,16 +94,16 @@ def compose_image_prompt(scene: ShotLike, plan: Plan, style: str,
         parts.append((70, f"palette: {plan.style.palette.strip()}"))
 
     def joined(kept: list[tuple[int, str]], head: str) -> str:
-        return ". ".join(t for t in [head, *(text for _, text in kept)] if t)
+        return ". ".join(t for t in [head, *(_capital(text) for _, text in kept)] if t)
 
-    head = ". ".join(t for t in (framing[:1].upper() + framing[1:], visual) if t)
+    head = ". ".join(_capital(t) for t in (framing, visual) if t)
     kept = list(parts)
     while kept and len(joined(kept, head)) > limit:
         kept.remove(max(kept))  # the least important part goes first
     prompt = joined(kept, head)
     if len(prompt) > limit:  # framing and visual alone: cut the visual at a word
         room = limit - len(framing) - 2
-        head = ". ".join(t for t in (framing[:1].upper() + framing[1:], _cut(visual, room)) if t)
+        head = ". ".join(_capital(t) for t in (framing, _cut(visual, room)) if t)
         prompt = head[:limit]
     return prompt
 
