@@ -25,11 +25,21 @@ test: $(VENV)/.test  ## the whole test suite
 bench: $(VENV)/.test  ## benchmarks, printed as a table
 	$(BIN)/python -m bench
 
-smoke: $(VENV)/.run  ## one real storyboard on Replicate, only when a key is set
+SMOKE_PROMPT ?= A lonely lighthouse keeper finds a message in a bottle. She sails out into the storm to find its sender, and discovers a hidden island.
+LLM_KEYS = $$OPENAI_API_KEY$$STORYBOARD_LLM_API_KEY$$OPENAI_BASE_URL$$STORYBOARD_LLM_BASE_URL
+
+smoke: $(VENV)/.run  ## one real storyboard: real images with a Replicate key, a real plan with an LLM
 	@if [ -z "$$REPLICATE_API_KEY$$REPLICATE_API_TOKEN" ]; then \
-	  echo "smoke: skipped - set REPLICATE_API_KEY to run one real storyboard on Replicate"; \
+	  echo "smoke: images skipped - set REPLICATE_API_KEY to draw real images on Replicate"; fi
+	@if [ -z "$$REPLICATE_API_KEY$$REPLICATE_API_TOKEN$(LLM_KEYS)" ]; then \
+	  echo "smoke: plan skipped - set OPENAI_API_KEY (or STORYBOARD_LLM_BASE_URL, or REPLICATE_API_KEY) to plan with a language model"; \
 	else \
-	  STORYBOARD_IMAGE_PROVIDER=replicate $(BIN)/storyboard generate "$(PROMPT)" --duration 15 --style cinematic; \
+	  provider=sketch; [ -n "$$REPLICATE_API_KEY$$REPLICATE_API_TOKEN" ] && provider=replicate; \
+	  STORYBOARD_IMAGE_PROVIDER=$$provider $(BIN)/storyboard generate "$(SMOKE_PROMPT)" \
+	    --duration 15 --style cinematic --planner llm | tee .smoke.log && \
+	  grep -q "^Planned by" .smoke.log && echo "smoke: a real plan and $$provider images" || \
+	  { echo "smoke: FAILED - no plan from the language model (see above)"; rm -f .smoke.log; exit 1; }; \
+	  rm -f .smoke.log; \
 	fi
 
 serve: $(VENV)/.run  ## the API and the studio on http://127.0.0.1:8000

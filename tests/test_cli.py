@@ -168,3 +168,33 @@ def test_generate_follows_a_job_another_worker_holds_and_takes_it_back(
 
     assert asyncio.run(main()) == "storyboard_ready"
     assert len(provider.calls) == 3  # drawn here, once
+
+
+def test_generate_shows_the_shots_and_who_planned_them(settings: Settings) -> None:
+    result = storyboard("generate", "A robot exploring Mars", "--duration", "30")
+    assert result.returncode == 0, result.stderr
+    assert "Shot" in result.stdout and "WS \u00b7 EYE LEVEL \u00b7 PAN" in result.stdout
+    assert "Planned with the rules - set OPENAI_API_KEY" in result.stdout
+
+
+def test_generate_plans_with_the_language_model_asked_for(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.fake_llm import FAKE_LLM_KEY, FakeLLM
+
+    from .story import LIGHTHOUSE
+
+    refused = storyboard("generate", "A cat", "--planner", "llm")
+    assert refused.returncode == 2
+    assert "planner" in refused.stderr and "STORYBOARD_LLM_API_KEY" in refused.stderr
+    assert get_job(1) is None  # nothing written
+    bad = storyboard("generate", "A cat", "--planner", "gpt")
+    assert bad.returncode == 2 and "planner" in bad.stderr
+    with FakeLLM() as fake:
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", FAKE_LLM_KEY)
+        result = storyboard("generate", LIGHTHOUSE, "--duration", "20", "--planner", "llm")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Planned by openai (gpt-4o-mini)" in out and "The Keeper's Message" in out
+    assert "Mara" in out and "INSERT \u00b7 HIGH \u00b7 STATIC" in out
+    assert FAKE_LLM_KEY not in out + result.stderr

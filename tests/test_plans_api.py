@@ -266,3 +266,19 @@ def test_the_llm_key_is_not_stored(api: httpx.Client, llm_settings: Settings) ->
     assert FAKE_LLM_KEY not in stored
     assert FAKE_LLM_KEY not in (llm_settings.data_dir / "storyboard.db").read_bytes().decode(
         "latin-1")
+
+
+def test_the_pdf_prints_each_frames_shot_line_and_dialogue(api: httpx.Client) -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    job = story(api)
+    pdf = api.get(f"/api/v2/jobs/{job['job_id']}/export.pdf")
+    assert pdf.status_code == 200
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "CU \u00b7 EYE LEVEL \u00b7 DOLLY IN" in text  # scene 3, "Reading"
+    assert "\u201c\"Come find me.\"\u201d" in text or "Come find me." in text
+    assert "READING" in text  # the plan's beat, not the spec's position
+    sheet = api.get(f"/api/v2/jobs/{job['job_id']}/export.zip")
+    assert sheet.status_code == 200

@@ -153,15 +153,18 @@ def test_the_jobs_aspect_ratio_seed_and_format_reach_replicate(fake: FakeReplica
 
 
 def test_each_scene_gets_its_own_seed_recorded_before_its_request(fake: FakeReplicate) -> None:
-    """Without a job seed every scene gets a random one, written with the storyboard before any
-    request: what lets a restarted worker find a prediction whose id it never received. A
-    regenerated scene gets a new one (a new picture, not the same one again)."""
+    """Without a job seed the job draws a random base seed and each scene takes the base plus
+    its offset, written with the storyboard before any request: what lets a restarted worker
+    find a prediction whose id it never received. A regenerated scene gets a new one (a new
+    picture, not the same one again)."""
     settings = settings_for(fake)
     job_id = new_job(THREE_SCENES)
     run_job(job_id, settings)  # (that the seeds are stored first: test_execution's kill test)
     entries = storyboard_of(job_id)
     seeds = [e.seed for e in entries]
     assert None not in seeds and len(set(seeds)) == 3
+    base = seeds[0]
+    assert seeds == [base, (base + 1) % 2**31, (base + 2) % 2**31]  # type: ignore[operator]
     by_prompt = {c.body["input"]["prompt"]: c.body["input"]["seed"] for c in fake.creations}
     assert [by_prompt[e.scene.image_prompt] for e in entries] == seeds
 

@@ -29,8 +29,11 @@ from .db.models import GeneratedVideo, utcnow
 from .errors import JobStateError, StoryboardError
 from .images import make_provider, provider_name
 from .jobs import JobRuntime, create_storyboard_job, run_storyboard_job
+from .jobs.plans import load_plan
 from .jobs.review import cancel_job
-from .scenes import beat_for
+from .plan import Plan
+from .planning import LLM_SETTINGS_HINT, Planners, llm_kind
+from .scenes import beat_label
 from .schemas import (
     GenerationRequest,
     JobStatus,
@@ -38,6 +41,7 @@ from .schemas import (
     VideoProgress,
     plain_message,
 )
+from .shots import shot_line
 from .storage import path_for_url
 
 __all__ = ["app", "main"]
@@ -90,16 +94,22 @@ def generate(
         str, typer.Option("--aspect-ratio", help="16:9, 9:16, 1:1 or 4:3.")
     ] = "16:9",
     seed: Annotated[Optional[int], typer.Option(help="Fix the images.")] = None,  # noqa: UP045
+    planner: Annotated[str, typer.Option(
+        help="Who plans the shots: auto (the server's setting), rules, or llm (the configured "
+             "language model).")] = "auto",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every step.")] = False,
 ) -> None:
     """Create a storyboard job, run it here with live progress, and show the result."""
     _setup_logging(verbose)
     try:
         request = GenerationRequest(prompt=prompt, duration=duration, style=style,
-                                    aspect_ratio=aspect_ratio, seed=seed)  # type: ignore[arg-type]
+                                    aspect_ratio=aspect_ratio, seed=seed,  # type: ignore[arg-type]
+                                    planner=planner)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise _fail(_validation_message(exc), 2) from exc
     settings = _settings()
+    if request.planner == "llm" and llm_kind(settings) is None:
+        raise _fail(f"planner: 'llm' cannot be used: {LLM_SETTINGS_HINT}", 2)
     try:
         job_id, status, interrupted = eventloop.run(_run_with_progress(request, settings))
     except StoryboardError as exc:
@@ -107,8 +117,11 @@ def generate(
     row = get_job_row(get_engine(settings), job_id)
     assert row is not None
     entries = [StoryboardEntry.model_validate(e) for e in json.loads(row.storyboard_data or "[]")]
+    plan = load_plan(row)
     if entries:
-        _print_storyboard(settings, entries)
+        _print_storyboard(settings, entries, plan)
+    if plan is not None:
+        _print_planner(plan, settings)
         sheet = write_contact_sheet(settings.media_dir, job_id, request.prompt, entries)
         out.print(f"Images and contact sheet: [bold]{escape(str(sheet.parent))}[/]\n"
                   f"Open [bold]{escape(str(sheet))}[/] to review.", highlight=False)
@@ -117,16 +130,25 @@ def generate(
     if status != JobStatus.STORYBOARD_READY.value:
         raise _fail(f"job {job_id} {status}: {row.error_message or 'no images'}")
     progress = VideoProgress.model_validate_json(row.progress or "{}")
-    out.print(f"[green]{progress.message}[/] - cost ${row.actual_cost or 0:.3f} "
-              f"(estimated ${row.estimated_cost:.3f})", highlight=False)
+    out.print(f"[green]{escape(progress.message)}[/] - cost {usd(row.actual_cost or 0)} "
+              f"(estimated {usd(row.estimated_cost)})", highlight=False)
+
+
+def usd(amount: float) -> str:
+    """"$0.018", "$0.0004", "$0.00": to the tenth of a cent, no trailing zeros past cents."""
+    text = f"{amount:.4f}".rstrip("0")
+    whole, _, cents = text.partition(".")
+    return f"${whole}.{cents.ljust(2, '0')}"
 
 
 def _check_provider(settings: Settings) -> None:
-    """Build the image provider once, so a setting that cannot work stops the command now,
-    saying what to fix, instead of a worker thread later (with jobs left waiting)."""
+    """Build the image provider and the planners once, so a setting that cannot work stops
+    the command now, saying what to fix, instead of a worker thread later (with jobs left
+    waiting)."""
 
     async def build_and_close() -> None:
         await make_provider(settings).aclose()
+        await Planners(settings).aclose()
 
     eventloop.run(build_and_close())
 
@@ -216,25 +238,59 @@ def _lease_free(row: GeneratedVideo) -> bool:
     return row.lease_owner is None or expires is None or expires <= utcnow()
 
 
-def _print_storyboard(settings: Settings, entries: list[StoryboardEntry]) -> None:
-    table = Table(title="Storyboard", show_lines=False)
+def _print_storyboard(settings: Settings, entries: list[StoryboardEntry],
+                      plan: Plan | None = None) -> None:
+    table = Table(title=plan.title if plan is not None and plan.title else "Storyboard",
+                  show_lines=False)
     # Short columns never wrap (a file name split over two lines is hard to copy); the
     # description and any error take whatever width is left.
     table.add_column("#", no_wrap=True, justify="right")
     table.add_column("Beat", max_width=16)
+    table.add_column("Shot", no_wrap=True)
     table.add_column("Length", no_wrap=True, justify="right")
     table.add_column("Image", no_wrap=True)
     table.add_column("Description", min_width=24, ratio=1)
     for e in entries:
+        scene = e.scene
         path = path_for_url(settings.media_dir, e.image_url) if e.image_url else None
         # Text, not markup: a description or provider error may contain [brackets].
         image = Text(path.name) if path else Text(e.generation_status, style="red")
-        text = Text(e.scene.description)
+        text = Text(scene.description)
+        names = _cast(scene.characters, plan)
+        if names:
+            text.append(f"\n{names}", style="dim")
+        if scene.dialogue:
+            text.append(f"\n\u201c{scene.dialogue}\u201d", style="italic")
         if e.error:
             text.append(f"\n{e.error}", style="red")
-        table.add_row(str(e.scene.scene_number), beat_for(e.scene.scene_number, len(entries)).value,
-                      f"{e.scene.duration:g}s", image, text)
+        shot = shot_line(scene.shot_size, scene.camera_angle, scene.camera_movement)
+        table.add_row(str(scene.scene_number), Text(beat_label(scene, len(entries))),
+                      Text(shot), f"{scene.duration:g}s", image, text)
     out.print(table)
+
+
+def _cast(ids: list[str] | None, plan: Plan | None) -> str:
+    names = []
+    for character_id in ids or ():
+        character = plan.character(character_id) if plan is not None else None
+        names.append(character.name if character is not None else character_id)
+    return ", ".join(names)
+
+
+def _print_planner(plan: Plan, settings: Settings) -> None:
+    """Who planned the shots (and why not the language model, when it fell back)."""
+    info = plan.planner
+    if info.kind == "rules" and info.fallback_reason:
+        out.print(Text(f"Planned with the rules: the language model's plan could not be used "
+                       f"({info.fallback_reason})", style="yellow"))
+    elif info.kind == "rules":
+        hint = "" if llm_kind(settings) is not None else (
+            " - set OPENAI_API_KEY, STORYBOARD_LLM_BASE_URL (a local server) or "
+            "REPLICATE_API_KEY to plan the story with a language model")
+        out.print(Text(f"Planned with the rules{hint}", style="dim"))
+    else:
+        out.print(Text(f"Planned by {info.kind} ({info.model}): {info.input_tokens:,} + "
+                       f"{info.output_tokens:,} tokens, {usd(info.cost)}", style="dim"))
 
 
 @app.command()

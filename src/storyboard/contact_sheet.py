@@ -6,8 +6,9 @@ import html
 from collections.abc import Sequence
 from pathlib import Path
 
-from .scenes import beat_for
+from .scenes import beat_label
 from .schemas import StoryboardEntry
+from .shots import shot_line
 from .storage import path_for_url, save_file
 
 __all__ = ["render_contact_sheet", "write_contact_sheet"]
@@ -24,7 +25,9 @@ figure img{width:100%;display:block;background:#ddd}
 padding:12px;text-align:center;background:#fbeaea}
 figcaption{padding:12px 14px;font-size:14px;line-height:1.4}
 .meta{display:flex;justify-content:space-between;font-weight:600;margin-bottom:4px}
-.beat{color:#d65a31;font-size:12px;text-transform:uppercase;letter-spacing:.04em}
+.beat{color:#d65a31;font-size:12px;text-transform:uppercase;letter-spacing:.04em;
+display:flex;justify-content:space-between;gap:8px}.shot{color:#6b6862}
+.dialogue{margin-top:6px;font-style:italic;color:#3d3b38}
 """
 
 
@@ -42,12 +45,16 @@ def render_contact_sheet(
             reason = html.escape(entry.error or ("image file not found" if entry.image_url
                                                  else entry.generation_status))
             picture = f'<div class="missing">No image: {reason}</div>'
+        shot = shot_line(scene.shot_size, scene.camera_angle, scene.camera_movement)
+        dialogue = (f'<div class="dialogue">\u201c{html.escape(scene.dialogue)}\u201d</div>'
+                    if scene.dialogue else "")
         figures.append(
             f"<figure>{picture}<figcaption>"
             f'<div class="meta"><span>Scene {scene.scene_number}</span>'
             f"<span>{scene.duration:g}s</span></div>"
-            f'<div class="beat">{html.escape(beat_for(scene.scene_number, total).value)}</div>'
-            f"<div>{html.escape(scene.description)}</div></figcaption></figure>"
+            f'<div class="beat"><span>{html.escape(beat_label(scene, total))}</span>'
+            f'<span class="shot">{html.escape(shot)}</span></div>'
+            f"<div>{html.escape(scene.description)}</div>{dialogue}</figcaption></figure>"
         )
     seconds = sum(e.scene.duration for e in entries)
     return (

@@ -5,8 +5,8 @@ Both read the job as the API returns it (a ``JobResponse``) and the image files 
 from a route.
 
 - ``build_pdf``: landscape A4 pages with a title block (the prompt, dates, status and approval),
-  the frames in scene order in a grid (number, beat, duration, description; a placeholder with
-  the reason where a scene has no image) and page numbers.
+  the frames in scene order in a grid (number, duration, beat, shot line, description and
+  dialogue; a placeholder with the reason where a scene has no image) and page numbers.
 - ``build_zip``: ``scene-01.png`` ... (the current image of each scene, keeping its real
   extension), ``storyboard.json`` (the JobResponse) and ``index.html``, a contact sheet that
   opens offline.
@@ -34,8 +34,9 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph
 
 from .contact_sheet import render_contact_sheet
-from .scenes import beat_for
+from .scenes import beat_label
 from .schemas import JobResponse, StoryboardEntry
+from .shots import shot_line
 from .storage import path_for_url
 
 __all__ = ["build_pdf", "build_zip", "zip_entry_name"]
@@ -138,6 +139,15 @@ def _fit_paragraph(text: str, style: ParagraphStyle, width: float, height: float
     return cut(low)
 
 
+def _fit_line(text: str, font: str, size: float, width: float, canvas: Canvas) -> str:
+    """``text`` cut (with an ellipsis) to ``width`` points on one line."""
+    if canvas.stringWidth(text, font, size) <= width:
+        return text
+    while text and canvas.stringWidth(text + "\u2026", font, size) > width:
+        text = text[:-1]
+    return text.rstrip() + "\u2026"
+
+
 def _image_for(entry: StoryboardEntry, media_dir: Path) -> Image.Image | None:
     if not entry.image_url:
         return None
@@ -171,6 +181,8 @@ class _Sheet:
             "title", fontName=self.bold, fontSize=15, leading=18, textColor=_INK)
         self.body_style = ParagraphStyle(
             "body", fontName=self.regular, fontSize=8.5, leading=11, textColor=_INK)
+        self.dialogue_style = ParagraphStyle(
+            "dialogue", fontName=self.regular, fontSize=8, leading=10, textColor=_MUTED)
         self.note_style = ParagraphStyle(
             "note", fontName=self.regular, fontSize=8.5, leading=11, textColor=_FAIL,
             alignment=1)
@@ -289,23 +301,39 @@ class _Sheet:
         c.drawString(x, label_y, f"Scene {scene.scene_number}")
         c.setFont(self.regular, 9)
         c.setFillColor(_MUTED)
-        c.drawRightString(x + box_w, label_y, f"{scene.duration:g} s")
+        length = f"{scene.duration:g} s"
+        if entry.versions:
+            earlier = len(entry.versions)
+            length = f"{earlier} earlier version{'s' if earlier != 1 else ''}  \u00b7  {length}"
+        c.drawRightString(x + box_w, label_y, length)
+        # The beat on the left, the shot as an artist notes it on the right (MCU · LOW · ...).
+        shot = shot_line(scene.shot_size, scene.camera_angle, scene.camera_movement)
+        c.setFont(self.regular, 7.5)
+        shot_w = c.stringWidth(shot, self.regular, 7.5)
         c.setFont(self.bold, 7.5)
         c.setFillColor(_ACCENT)
-        beat = beat_for(scene.scene_number, total).value.upper()
+        beat = _fit_line(beat_label(scene, total).upper(), self.bold, 7.5,
+                         box_w - shot_w - 8, c)
         c.drawString(x, label_y - 12, beat)
-        if entry.versions:
+        if shot:
             c.setFont(self.regular, 7.5)
             c.setFillColor(_MUTED)
-            earlier = len(entry.versions)
-            c.drawRightString(x + box_w, label_y - 12,
-                              f"{earlier} earlier version{'s' if earlier != 1 else ''}")
+            c.drawRightString(x + box_w, label_y - 12, shot)
 
         text_top = label_y - 18
         room = text_top - y
+        dialogue = None
+        if scene.dialogue:
+            # The dialogue gets up to three lines below the description; the description the rest.
+            dialogue = _fit_paragraph(f"\u201c{scene.dialogue}\u201d", self.dialogue_style,
+                                      box_w, min(room / 2, 3 * self.dialogue_style.leading))
+            room -= dialogue.wrap(box_w, room)[1] + 3
         description = _fit_paragraph(scene.description, self.body_style, box_w, room)
         _, used = description.wrap(box_w, room)
         description.drawOn(c, x, text_top - used)
+        if dialogue is not None:
+            _, said = dialogue.wrap(box_w, room)
+            dialogue.drawOn(c, x, text_top - used - 3 - said)
 
     def _placeholder(self, entry: StoryboardEntry, x: float, y: float, w: float, h: float) -> None:
         c = self.canvas

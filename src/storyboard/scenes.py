@@ -18,6 +18,7 @@ __all__ = [
     "MIN_SCENES",
     "SceneBeat",
     "beat_for",
+    "beat_label",
     "parse_prompt_to_scenes",
     "scene_count_for",
 ]
@@ -61,6 +62,11 @@ def beat_for(scene_number: int, total: int) -> SceneBeat:
     if scene_number == 2:
         return SceneBeat.CONTEXT
     return SceneBeat.CONTENT
+
+
+def beat_label(scene: Scene, total: int) -> str:
+    """What to call a scene's beat: the plan's words, else the spec's beat for its place."""
+    return scene.beat or beat_for(scene.scene_number, total).value
 
 
 def _durations(duration: int, count: int) -> list[float]:
