@@ -7,6 +7,9 @@
 3. The pipeline's own cost per scene (database writes, progress, storage) with a zero-latency
    provider, on SQLite and on PostgreSQL: median milliseconds.
 4. The sketch renderer: median milliseconds per frame.
+5. Planning: the planning stage's own time beside a fake language model's latency L (and the
+   same request from a bare httpx client: this machine's floor), and reading, checking and
+   composing a 10-scene plan.
 
 The fake runs in its own process so it does not share this process's GIL.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import resource
@@ -29,7 +33,9 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.fake_llm import FAKE_LLM_KEY, FakeLLMProcess
 from tests.fake_replicate import FAKE_API_KEY, FakeReplicateProcess
+from tests.story import LIGHTHOUSE, lighthouse_plan
 
 from storyboard import eventloop
 from storyboard.config import Settings, get_settings
@@ -39,6 +45,10 @@ from storyboard.images.replicate import ReplicateClient
 from storyboard.images.sketch import render_sketch
 from storyboard.jobs import JobRuntime, run_storyboard_job, save_generated_video
 from storyboard.jobs.worker import Worker
+from storyboard.plan import PlannerInfo
+from storyboard.planning import PlanRequest, Planners, compose_scenes, plan_job
+from storyboard.planning.answers import read_plan
+from storyboard.planning.format import SYSTEM_PROMPT, plan_prompt
 from storyboard.scenes import parse_prompt_to_scenes
 
 DURATION_FOR = {3: 15, 6: 30, 10: 50}
@@ -229,16 +239,83 @@ def bench_sketch() -> list[tuple[str, str, str]]:
              f"max {max(times):.1f} ms (target < 50 ms)")]
 
 
+def bench_planning(latency: float, runs: int = 20) -> list[tuple[str, str, str]]:
+    """The planning stage against a fake OpenAI-compatible server at latency L, minus L; and
+    the same request sent by a bare httpx client (no openai package, no checks)."""
+    import httpx
+
+    request = PlanRequest(prompt=LIGHTHOUSE, duration=50, style="cinematic")
+    with FakeLLMProcess(latency=latency) as fake, tempfile.TemporaryDirectory() as tmp:
+        settings = _settings(Path(tmp), planner="openai", llm_base_url=fake.base_url,
+                             llm_api_key=FAKE_LLM_KEY)
+
+        async def stage() -> list[float]:
+            planners = Planners(settings)
+            planner = planners.llm()
+            times = []
+            for _ in range(runs + 2):
+                started = time.perf_counter()
+                plan, _ = await plan_job(request, planner, settings)
+                times.append(time.perf_counter() - started)
+                assert plan.planner.kind == "openai", plan.planner
+            await planners.aclose()
+            return times[2:]  # the first calls open the connection
+
+        async def bare() -> list[float]:
+            body = {"model": "gpt-4o-mini", "messages": [
+                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "user", "content": plan_prompt(request)}]}
+            headers = {"Authorization": f"Bearer {FAKE_LLM_KEY}"}
+            times = []
+            async with httpx.AsyncClient(timeout=30) as client:
+                for _ in range(runs + 2):
+                    started = time.perf_counter()
+                    response = await client.post(f"{fake.base_url}/chat/completions",
+                                                 json=body, headers=headers)
+                    response.raise_for_status()
+                    response.json()
+                    times.append(time.perf_counter() - started)
+            return times[2:]
+
+        ours = statistics.median(eventloop.run(stage())) - latency
+        floor = statistics.median(eventloop.run(bare())) - latency
+        dispose_engines()
+
+    text = json.dumps(lighthouse_plan(10, 50.0))
+    info = PlannerInfo(kind="openai", model="gpt-4o-mini")
+    check = []
+    for _ in range(200):
+        started = time.perf_counter()
+        plan, problems = read_plan(text, PlanRequest(prompt=LIGHTHOUSE, duration=50), info)
+        assert plan is not None, problems
+        compose_scenes(plan, "cinematic")
+        check.append((time.perf_counter() - started) * 1000)
+    return [(f"planning stage, fake LLM at L={latency:g}s",
+             f"median {ours * 1000:.1f} ms beyond L (target <= 20 ms)",
+             f"bare httpx, same request: {floor * 1000:.1f} ms beyond L (floor)"),
+            ("read, check and compose a 10-scene plan", f"median {statistics.median(check):.2f} ms",
+             f"max {max(check):.2f} ms (target <= 5 ms)")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Storyboard benchmarks")
     parser.add_argument("--latency", type=float, default=1.0, help="L for the wall-time table")
     parser.add_argument("--quick", action="store_true", help="smaller drain run (20 jobs)")
+    parser.add_argument("--only", nargs="*", metavar="CASE",
+                        choices=["sketch", "pipeline", "wall", "drain", "planning"],
+                        help="run only these cases")
     args = parser.parse_args()
+    cases = {
+        "sketch": bench_sketch,
+        "pipeline": bench_pipeline,
+        "wall": lambda: bench_wall_time(args.latency),
+        "drain": lambda: bench_drain(2.0, 20 if args.quick else 100, 6),
+        "planning": lambda: bench_planning(0.2),
+    }
     rows: list[tuple[str, str, str]] = []
-    rows += bench_sketch()
-    rows += bench_pipeline()
-    rows += bench_wall_time(args.latency)
-    rows += bench_drain(2.0, 20 if args.quick else 100, 6)
+    for name, case in cases.items():
+        if not args.only or name in args.only:
+            rows += case()
     width = [max(len(r[i]) for r in rows) for i in range(3)]
     print(f"\nStoryboard benchmarks, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}\n")
