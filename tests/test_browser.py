@@ -6,7 +6,11 @@ Playwright's own browser download is never used. The sketch renderer is slowed d
 
 Without Playwright or Chromium the module is skipped locally; under ``CI=true`` it fails.
 Screenshots of the studio are saved to ``artifacts/screenshots/``: a finished storyboard (laptop
-and phone), one with a failed frame, and a cancelled one.
+and phone), one with a failed frame, a cancelled one, the story bible with stale frames (laptop
+and phone) and a plan under review.
+
+Plans come from the rules, or from the fake OpenAI-compatible server of ``tests/fake_llm.py``
+(the lighthouse story of ``tests/story.py``) for the tests of the bible and the planner.
 """
 
 from __future__ import annotations
@@ -24,9 +28,16 @@ from storyboard import generate_storyboard_task
 from storyboard.api.app import create_app
 from storyboard.config import get_settings
 from storyboard.errors import PermanentImageError
+from tests.fake_llm import (  # the fixtures register by import, under their own names
+    FAKE_LLM_KEY,
+    FakeLLM,
+    fake_llm_fixture,  # noqa: F401
+    fake_llm_server_fixture,  # noqa: F401
+)
 
 from .live_server import serve
 from .providers import ScriptedProvider
+from .story import LIGHTHOUSE, MARA_LOOK
 
 try:
     from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -131,6 +142,30 @@ def slow_page(browser: Browser, isolated_env: Path,
 @pytest.fixture
 def scripted_page(browser: Browser, scripted_url: str) -> Iterator[Page]:
     yield from _page(browser, scripted_url, 1280, 800)
+
+
+@pytest.fixture
+def llm_url(isolated_env: Path, monkeypatch: pytest.MonkeyPatch, fake_llm: FakeLLM) -> Iterator[str]:
+    """As ``base_url``, with plans made by the fake language model (``planner: auto`` picks
+    it): the lighthouse story, its two characters and four places, in as many shots as asked.
+    The images still come from the slowed sketch renderer."""
+    monkeypatch.setenv("STORYBOARD_PLANNER", "auto")
+    monkeypatch.setenv("STORYBOARD_LLM_BASE_URL", fake_llm.base_url)
+    monkeypatch.setenv("STORYBOARD_LLM_API_KEY", FAKE_LLM_KEY)
+    monkeypatch.setenv("STORYBOARD_SKETCH_DELAY", "0.3")
+    monkeypatch.setenv("STORYBOARD_SCENE_CONCURRENCY", "1")
+    with serve(create_app(get_settings(), embedded_worker=True)) as url:
+        yield url
+
+
+@pytest.fixture
+def llm_page(browser: Browser, llm_url: str) -> Iterator[Page]:
+    yield from _page(browser, llm_url, 1280, 800)
+
+
+@pytest.fixture
+def llm_phone(browser: Browser, llm_url: str) -> Iterator[Page]:
+    yield from _page(browser, llm_url, 390, 844)
 
 
 def no_horizontal_scroll(page: Page, width: int) -> None:
@@ -297,6 +332,22 @@ def test_bad_input_shows_the_service_message(page: Page, base_url: str) -> None:
 
     assert httpx.get(f"{base_url}/api/v2/jobs").json()["total"] == 0
     assert page.evaluate("location.hash") in ("", "#/")
+
+
+def test_the_language_model_cannot_be_chosen_when_none_is_configured(
+    page: Page, base_url: str,
+) -> None:
+    page.goto("/")
+    page.fill(tid("prompt"), "A robot exploring Mars")
+    page.select_option(tid("planner-select"), "llm")
+    expect(page.locator(tid("planner-hint"))).to_contain_text("language model")
+    page.click(tid("generate"))
+    error = page.locator(tid("error"))
+    expect(error).to_contain_text("Planner")
+    expect(error).to_contain_text("no language model is configured")
+    expect(page.locator(tid("planner-select"))).to_have_attribute("aria-invalid", "true")
+    expect(page.locator(tid("planner-select"))).to_be_focused()
+    assert httpx.get(f"{base_url}/api/v2/jobs").json()["total"] == 0
 
 
 def test_phone_width_has_no_horizontal_scroll_and_one_column(phone: Page) -> None:
@@ -546,3 +597,252 @@ def test_api_docs_render_without_the_internet(page: Page) -> None:
     page.goto("/docs")
     page.get_by_text("/api/v2/generate").first.wait_for()
     page.get_by_text("/api/v2/jobs/{job_id}/scenes/{scene_number}/regenerate").first.wait_for()
+
+
+# ---------------------------------------------------------------- Plans, bible, review
+
+# The lighthouse story in four shots (20 s): who is in each frame, as tests/story.py plans it.
+WITH_MARA = (1, 3, 4)
+WITHOUT_MARA = (2,)
+
+
+def record_statuses(page: Page) -> None:
+    """Keep every status the job's badge shows, however briefly."""
+    page.evaluate("""() => {
+        window.__statuses = [];
+        const badge = document.querySelector('[data-testid=job-status]');
+        new MutationObserver(() => window.__statuses.push(badge.dataset.status))
+            .observe(badge, {attributes: true, attributeFilter: ['data-status']});
+    }""")
+
+
+def save_screenshot_of(page: Page, selector: str, name: str) -> None:
+    """A screenshot of the screen with ``selector`` scrolled to its top, and the whole page."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_function("""() => document.getAnimations().every(a =>
+        a.playState !== 'running' || !Number.isFinite(a.effect.getComputedTiming().iterations))""")
+    page.locator(selector).evaluate("el => el.scrollIntoView({block: 'start'})")
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-full.png"), full_page=True)
+
+
+def test_a_story_planned_by_the_language_model_shows_shots_cast_and_bible(
+    llm_page: Page,
+) -> None:
+    page = llm_page
+    page.goto("/")
+    start_job(page, prompt=LIGHTHOUSE, duration=20)
+    wait_ready(page)
+    expect(page.locator("[data-testid=frame]")).to_have_count(4)
+
+    # Each frame: its beat, its shot as a storyboard artist notes it, who and where, what is said.
+    expect(page.locator(tid("frame-beat", frame(1)))).to_have_text("Alone at the light")
+    expect(page.locator(tid("frame-shot", frame(1)))).to_have_text("WS \u00b7 HIGH \u00b7 CRANE")
+    expect(page.locator(tid("frame-shot", frame(2)))).to_have_text("INSERT \u00b7 HIGH \u00b7 STATIC")
+    expect(page.locator(tid("frame-shot", frame(3)))).to_have_text(
+        "CU \u00b7 EYE LEVEL \u00b7 DOLLY IN")
+    expect(page.locator(tid("frame-shot", frame(4)))).to_have_text("WS \u00b7 LOW \u00b7 DOLLY OUT")
+    expect(page.locator(tid("frame-characters", frame(1)))).to_have_text("Mara")
+    expect(page.locator(tid("frame-characters", frame(4)))).to_have_text("Mara, Ezra")
+    expect(page.locator(tid("frame-characters", frame(2)))).to_be_hidden()
+    expect(page.locator(tid("frame-location", frame(2)))).to_have_text("The beach")
+    expect(page.locator(tid("frame-location", frame(4)))).to_have_text("The hidden island")
+    expect(page.locator(tid("frame-dialogue", frame(3)))).to_have_text("\u201cCome find me.\u201d")
+    expect(page.locator(tid("frame-dialogue", frame(1)))).to_be_hidden()
+    expect(page.locator("[data-testid=frame-stale]:visible")).to_have_count(0)
+
+    # Who planned it, and the bible it planned.
+    info = page.locator(tid("planner-info"))
+    expect(info).to_contain_text("Planned by openai")
+    expect(info).to_contain_text("gpt-4o-mini")
+    expect(info).to_contain_text(re.compile(r"[\d,]+ tokens"))
+    expect(page.locator(tid("planner-fallback"))).to_be_hidden()
+    bible = page.locator(tid("bible"))
+    expect(bible).to_be_visible()
+    expect(bible.locator(tid("bible-story"))).to_contain_text("The Keeper's Message")
+    characters = bible.locator(tid("bible-character"))
+    expect(characters).to_have_count(2)
+    expect(characters.nth(0)).to_contain_text("Mara")
+    expect(characters.nth(0)).to_contain_text(MARA_LOOK)
+    expect(characters.nth(1)).to_contain_text("Ezra")
+    expect(bible.locator(tid("bible-location"))).to_have_count(4)
+    expect(bible.locator(tid("bible-style"))).to_contain_text("moody 35mm film")
+
+    # The bible folds away, and comes back, from the keyboard.
+    page.focus(tid("bible-toggle"))
+    page.keyboard.press("Enter")
+    expect(page.locator(tid("bible-body"))).to_be_hidden()
+    expect(page.locator(tid("bible-toggle"))).to_have_attribute("aria-expanded", "false")
+    page.keyboard.press("Enter")
+    expect(page.locator(tid("bible-body"))).to_be_visible()
+
+    # The service's refusal of an edit is shown in the panel, next to the form.
+    page.route("**/api/v2/jobs/*/plan", lambda route: route.fulfill(
+        status=409, json={"detail": "Job 1 is generating_storyboard; its plan can be edited "
+                                    "once the job has finished"}))
+    ezra = bible.locator("[data-testid=bible-character][data-id=ezra]")
+    ezra.locator(tid("bible-edit")).click()
+    ezra.locator(tid("bible-name")).fill("Ezra the Hermit")
+    ezra.locator(tid("bible-save")).click()
+    error = ezra.locator(tid("bible-error"))
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("its plan can be edited once the job has finished")
+    expect(ezra.locator(tid("bible-name"))).to_have_value("Ezra the Hermit")  # nothing lost
+
+
+def test_a_bible_edit_marks_the_frames_it_changes_stale_and_redraws_them(
+    llm_page: Page, llm_url: str,
+) -> None:
+    page = llm_page
+    page.goto("/")
+    start_job(page, prompt=LIGHTHOUSE, duration=20)
+    wait_ready(page)
+    job_id = int(page.evaluate("location.hash").rsplit("/", 1)[1])
+
+    # Edit Mara's look in place; Escape first leaves the form without a change.
+    mara = page.locator("[data-testid=bible-character][data-id=mara]")
+    edit = mara.locator(tid("bible-edit"))
+    edit.click()
+    expect(mara.locator(tid("bible-name"))).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(mara.locator(tid("bible-form"))).to_be_hidden()
+    expect(edit).to_be_focused()
+    page.keyboard.press("Enter")
+    look = mara.locator(tid("bible-look"))
+    expect(look).to_have_value(MARA_LOOK)
+    look.fill("young woman, short red hair, green raincoat, silver compass on a cord")
+    mara.locator(tid("bible-save")).click()
+    expect(mara.locator(tid("bible-form"))).to_be_hidden()
+    expect(mara).to_contain_text("green raincoat")
+    expect(page.locator(tid("bible-status"))).to_contain_text("3 frames to redraw")
+
+    # Only the frames with Mara in them are stale; nothing was drawn.
+    for n in WITH_MARA:
+        stale = page.locator(tid("frame-stale", frame(n)))
+        expect(stale).to_be_visible()
+        expect(stale).to_have_attribute("title", re.compile("plan changed"))
+    for n in WITHOUT_MARA:
+        expect(page.locator(tid("frame-stale", frame(n)))).to_be_hidden()
+    expect(page.locator(tid("job-status"))).to_have_attribute("data-status", "storyboard_ready")
+    redraw = page.locator(tid("rerender-stale"))
+    expect(redraw).to_have_text("Redraw 3 stale frames")
+    save_screenshots(page, "bible-1280x800")
+
+    # One button redraws them, live; the earlier images are kept as versions.
+    record_statuses(page)
+    redraw.click()
+    page.wait_for_function("window.__statuses.includes('generating_storyboard')")
+    wait_ready(page)
+    expect(page.locator("[data-testid=frame-stale]:visible")).to_have_count(0)
+    expect(page.locator(tid("stale-notice"))).to_be_hidden()
+    for n in WITH_MARA:
+        expect(page.locator(tid("frame-versions", frame(n)))).to_contain_text("1 earlier version")
+        expect(page.locator(f"{frame(n)} img.frame-image")).to_have_attribute(
+            "src", re.compile(rf"scene-0{n}-v2\.png$"))
+    for n in WITHOUT_MARA:
+        expect(page.locator(tid("frame-versions", frame(n)))).to_be_hidden()
+        expect(page.locator(f"{frame(n)} img.frame-image")).to_have_attribute(
+            "src", re.compile(rf"scene-0{n}-v1\.png$"))
+    job = httpx.get(f"{llm_url}/api/v2/jobs/{job_id}", timeout=10).json()
+    assert "green raincoat" in job["plan"]["characters"][0]["look"]
+    assert "green raincoat" in job["storyboard"][0]["scene"]["image_prompt"]
+
+
+def test_a_plan_is_reviewed_edited_and_then_rendered(llm_page: Page, llm_url: str) -> None:
+    page = llm_page
+    page.goto("/")
+    page.check(tid("review-plan"))
+    start_job(page, prompt=LIGHTHOUSE, duration=20)
+    status = page.locator(tid("job-status"))
+    expect(status).to_have_attribute("data-status", "plan_ready")
+    expect(status).to_have_text("Plan ready")
+    job_id = int(page.evaluate("location.hash").rsplit("/", 1)[1])
+
+    # Free sketches of the plan, and the button that pays for the images.
+    frames = page.locator("[data-testid=frame]")
+    expect(frames).to_have_count(4)
+    for n in range(1, 5):
+        expect(page.locator(f"{frame(n)} img.frame-image")).to_have_attribute(
+            "src", re.compile(rf"scene-0{n}-plan-[0-9a-f]{{10}}\.png$"))
+        expect(page.locator(tid("frame-sketch", frame(n)))).to_be_visible()
+    expect(page.locator(tid("render-plan"))).to_be_visible()
+    expect(page.locator(tid("cancel"))).to_be_visible()
+    expect(page.locator(tid("approve"))).to_be_hidden()
+    expect(page.locator(tid("bible"))).to_be_visible()
+
+    # Edit a shot: its line and its sketch change at once, and no run starts.
+    record_statuses(page)
+    sketch = page.locator(f"{frame(2)} img.frame-image")
+    before = sketch.get_attribute("src")
+    page.click(tid("regenerate", frame(2)))
+    form = page.locator(tid("regenerate-form", frame(2)))
+    expect(form.locator(tid("regenerate-shot-size"))).to_have_value("insert")
+    form.locator(tid("regenerate-shot-size")).select_option("close_up")
+    form.locator("[data-testid=regenerate-character][value=mara]").check()
+    page.click(tid("regenerate-submit", frame(2)))
+    expect(form).to_be_hidden()
+    expect(page.locator(tid("frame-shot", frame(2)))).to_have_text("CU \u00b7 HIGH \u00b7 STATIC")
+    expect(page.locator(tid("frame-characters", frame(2)))).to_have_text("Mara")
+    expect(sketch).not_to_have_attribute("src", before)
+    expect(status).to_have_attribute("data-status", "plan_ready")
+    assert set(page.evaluate("window.__statuses")) <= {"plan_ready"}
+    scene = httpx.get(f"{llm_url}/api/v2/jobs/{job_id}", timeout=10).json()["storyboard"][1]
+    assert scene["scene"]["shot_size"] == "close_up" and scene["scene"]["characters"] == ["mara"]
+    save_screenshots(page, "plan-review-1280x800")
+
+    # Render: the real images are made from the reviewed plan, live.
+    page.click(tid("render-plan"))
+    page.wait_for_function("window.__statuses.includes('generating_storyboard')")
+    wait_ready(page)
+    for n in range(1, 5):
+        expect(page.locator(f"{frame(n)} img.frame-image")).to_have_attribute(
+            "src", re.compile(rf"scene-0{n}-v1\.png$"))
+        expect(page.locator(tid("frame-sketch", frame(n)))).to_be_hidden()
+    expect(page.locator(tid("frame-shot", frame(2)))).to_have_text("CU \u00b7 HIGH \u00b7 STATIC")
+    expect(page.locator(tid("render-plan"))).to_be_hidden()
+    expect(page.locator(tid("approve"))).to_be_visible()
+
+
+def test_the_language_models_failure_is_shown_and_the_rules_plan_is_drawn(
+    llm_page: Page, fake_llm: FakeLLM,
+) -> None:
+    page = llm_page
+    fake_llm.answer("not json", times=2)  # the answer, and the answer to the repair request
+    page.goto("/")
+    start_job(page, prompt=LIGHTHOUSE, duration=20)
+    notice = page.locator(tid("planner-fallback"))
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("The language model\u2019s plan could not be used")
+    expect(notice).to_contain_text("no usable plan")
+    expect(notice).to_contain_text("planned with the rules")
+    wait_ready(page)
+    expect(page.locator("[data-testid=frame][data-status=completed]")).to_have_count(4)
+    expect(page.locator(tid("planner-info"))).to_contain_text("Planned by the rules")
+    expect(page.locator(tid("frame-beat", frame(1)))).to_have_text("Opening/Hook")
+    expect(page.locator(tid("frame-shot", frame(1)))).not_to_have_text("")
+    expect(page.locator(tid("bible-characters-empty"))).to_be_visible()
+
+
+def test_phone_width_bible_and_shot_form_fit(llm_phone: Page) -> None:
+    phone = llm_phone
+    phone.goto("/")
+    start_job(phone, prompt=LIGHTHOUSE, duration=20)
+    wait_ready(phone)
+    expect(phone.locator(tid("bible"))).to_be_visible()
+    no_horizontal_scroll(phone, 390)
+
+    mara = phone.locator("[data-testid=bible-character][data-id=mara]")
+    mara.locator(tid("bible-edit")).click()
+    mara.locator(tid("bible-look")).fill("young woman, short red hair, green raincoat")
+    mara.locator(tid("bible-save")).click()
+    expect(phone.locator(tid("rerender-stale"))).to_be_visible()
+    ezra = phone.locator("[data-testid=bible-character][data-id=ezra]")
+    ezra.locator(tid("bible-edit")).click()
+    expect(ezra.locator(tid("bible-form"))).to_be_visible()
+    no_horizontal_scroll(phone, 390)
+    save_screenshot_of(phone, tid("bible"), "bible-390x844")
+    ezra.locator(tid("bible-cancel")).click()
+
+    phone.click(tid("regenerate", frame(3)))
+    expect(phone.locator(tid("regenerate-shot", frame(3)))).to_be_visible()
+    no_horizontal_scroll(phone, 390)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -219,7 +220,8 @@ def test_plan_first_then_render(api: httpx.Client, provider: ScriptedProvider) -
     job = story(api, review_plan=True)
     job_id = job["job_id"]
     assert job["status"] == "plan_ready" and provider.calls == []
-    assert all(e["image_url"].endswith("-plan.png") for e in job["storyboard"])
+    sketches = [e["image_url"] for e in job["storyboard"]]
+    assert all(re.search(r"/scene-\d\d-plan-[0-9a-f]{10}\.png$", url) for url in sketches)
     planning = job["plan"]["planner"]["cost"]
     assert math.isclose(job["estimated_cost"], planning + 9 * PRICE, abs_tol=1e-6)
     assert job["actual_cost"] == planning
@@ -236,6 +238,9 @@ def test_plan_first_then_render(api: httpx.Client, provider: ScriptedProvider) -
     assert edited.status_code == 202 and edited.json()["status"] == "plan_ready"
     assert edited.json()["storyboard"][1]["scene"]["shot_size"] == "extreme_close_up"
     assert edited.json()["storyboard"][1]["versions"] == []
+    # A new sketch under a new name (a browser's cached copy of the old one is never shown).
+    assert edited.json()["storyboard"][1]["image_url"] != sketches[1]
+    assert edited.json()["storyboard"][0]["image_url"] == sketches[0]
     styled = api.patch(f"/api/v2/jobs/{job_id}/plan", json={"style": {"look": "noir"}}).json()
     assert styled["status"] == "plan_ready" and not any(e["stale"] for e in styled["storyboard"])
     assert provider.calls == []
@@ -246,7 +251,7 @@ def test_plan_first_then_render(api: httpx.Client, provider: ScriptedProvider) -
     assert done["status"] == "storyboard_ready" and len(provider.calls) == 9
     assert provider.calls[1].scene.shot_size == "extreme_close_up"  # type: ignore[union-attr]
     assert "Noir" in provider.calls[0].prompt
-    assert not any(e["image_url"].endswith("-plan.png") for e in done["storyboard"])
+    assert not any("-plan-" in e["image_url"] for e in done["storyboard"])
     assert math.isclose(done["actual_cost"], planning + 9 * PRICE, abs_tol=1e-6)
     assert api.post(f"/api/v2/jobs/{job_id}/render").status_code == 409
 
@@ -282,3 +287,45 @@ def test_the_pdf_prints_each_frames_shot_line_and_dialogue(api: httpx.Client) ->
     assert "READING" in text  # the plan's beat, not the spec's position
     sheet = api.get(f"/api/v2/jobs/{job['job_id']}/export.zip")
     assert sheet.status_code == 200
+
+
+def test_words_only_edits_are_saved_without_a_redraw_and_clear_approval(
+        api: httpx.Client, provider: ScriptedProvider) -> None:
+    job = story(api)
+    job_id, calls = job["job_id"], len(provider.calls)
+    assert api.post(f"/api/v2/jobs/{job_id}/approve").json()["approved"] is True
+    response = api.post(f"/api/v2/jobs/{job_id}/scenes/3/regenerate",
+                        json={"dialogue": "Come and find me.", "transition": "dissolve"})
+    assert response.status_code == 202
+    after = response.json()
+    assert after["status"] == "storyboard_ready" and after["approved"] is False
+    entry = after["storyboard"][2]
+    assert entry["scene"]["dialogue"] == "Come and find me."
+    assert entry["scene"]["transition"] == "dissolve"
+    assert entry["image_url"] == job["storyboard"][2]["image_url"] and entry["versions"] == []
+    assert len(provider.calls) == calls and after["actual_cost"] == job["actual_cost"]
+    # A bible edit that changes frames also asks for a new approval.
+    assert api.post(f"/api/v2/jobs/{job_id}/approve").json()["approved"] is True
+    edited = api.patch(f"/api/v2/jobs/{job_id}/plan",
+                       json={"locations": [{"id": "sea", "look": "glassy grey sea"}]}).json()
+    assert edited["approved"] is False and any(e["stale"] for e in edited["storyboard"])
+    # An edit that changes no frame (the logline is not in any prompt) keeps it.
+    assert api.post(f"/api/v2/jobs/{job_id}/approve").json()["approved"] is True
+    kept = api.patch(f"/api/v2/jobs/{job_id}/plan", json={"logline": "A keeper sails."}).json()
+    assert kept["approved"] is True and kept["plan"]["logline"] == "A keeper sails."
+
+
+def test_an_unknown_bible_id_is_located_as_fastapi_does(api: httpx.Client) -> None:
+    job = story(api)
+    response = api.patch(f"/api/v2/jobs/{job['job_id']}/plan",
+                         json={"characters": [{"id": "mara"}, {"id": "ghost", "look": "x"}]})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "characters", 1, "id"]
+
+
+def test_the_server_says_which_planners_it_has(api: httpx.Client) -> None:
+    assert api.get("/api/v2/planning").json() == {
+        "default": "openai", "llm": {"kind": "openai", "model": "gpt-4o-mini"}}
+    offline = get_settings(llm_base_url=None, llm_api_key=None)
+    with client(offline, dispatch=ThreadDispatch(offline, ScriptedProvider())) as c:
+        assert c.get("/api/v2/planning").json() == {"default": "rules", "llm": None}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -71,9 +72,17 @@ async def _storyboard_error(request: Request, exc: Exception) -> JSONResponse:
     elif isinstance(exc, InvalidRequestError):
         # FastAPI's own 422 shape, so clients read every validation error the same way.
         where = "path" if exc.field in request.path_params else "body"
-        body = {"detail": [{"loc": [where, exc.field], "msg": exc.message,
+        body = {"detail": [{"loc": [where, *_field_path(exc.field)], "msg": exc.message,
                             "type": "value_error"}]}
     return JSONResponse(body, status_code=status)
+
+
+def _field_path(field: str) -> list[str | int]:
+    """"characters[0].id" as FastAPI writes a location: ["characters", 0, "id"]."""
+    parts: list[str | int] = []
+    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", field):
+        parts.append(int(index) if index else name)
+    return parts or [field]
 
 
 async def _invalid_request(request: Request, exc: Exception) -> Response:

@@ -106,16 +106,19 @@ def regenerate(
     body: Annotated[RegenerateRequest | None, Body()] = None,
 ) -> JobResponse:
     """Redraw one scene in the background (same retries, progress and cost accounting as a
-    job), optionally with a new description and/or image prompt. The scene's current image is
-    kept in its ``versions``; the other scenes are left as they are; approval is cleared."""
+    job), optionally with a new description, image prompt or shot fields (which compose the
+    image prompt again from the plan). The scene's current image is kept in its ``versions``;
+    the other scenes are left as they are; approval is cleared. A change of ``dialogue`` or
+    ``transition`` alone is saved without a redraw; on a plan under review (``plan_ready``) the
+    scene's sketch is drawn again at once."""
     body = body or RegenerateRequest()
     shot = ShotEdit.model_validate(body.model_dump(include=set(ShotEdit.model_fields),
                                                    exclude_unset=True))
     row = request_regeneration(engine, job_id, scene_number, description=body.description,
                                image_prompt=body.image_prompt, shot=shot,
                                media_dir=settings.media_dir)
-    if row.status != JobStatus.PLAN_READY.value:  # under review, the sketch is already drawn
-        request.app.state.dispatch(job_id, background_tasks)
+    if row.status == JobStatus.GENERATING_STORYBOARD.value:  # else nothing is left to draw:
+        request.app.state.dispatch(job_id, background_tasks)  # a sketch, or words only
     return job_response(row)
 
 

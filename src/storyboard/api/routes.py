@@ -9,7 +9,8 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request
 from ..db import count_jobs, list_jobs, require_job_row
 from ..errors import InvalidRequestError
 from ..jobs.records import create_storyboard_job
-from ..planning import LLM_SETTINGS_HINT, llm_kind
+from ..planning import LLM_SETTINGS_HINT, llm_kind, planner_kind
+from ..planning.llm import DEFAULT_MODELS
 from ..schemas import GenerationRequest, JobResponse, JobStatus
 from .deps import EngineDep, JobId, SettingsDep
 from .views import job_response
@@ -55,3 +56,14 @@ def jobs(
         "limit": limit,
         "offset": offset,
     }
+
+
+@router.get("/planning", summary="Which planners this server can use")
+def planning(settings: SettingsDep) -> dict[str, Any]:
+    """``default``: what ``planner: auto`` plans with (rules, openai or replicate); ``llm``:
+    the language model ``planner: llm`` uses, or null when none is configured (then ``llm``
+    is refused with a 422)."""
+    kind = llm_kind(settings)
+    model = (settings.llm_model or DEFAULT_MODELS[kind]).strip() if kind else None
+    return {"default": planner_kind(settings),
+            "llm": None if kind is None else {"kind": kind, "model": model}}

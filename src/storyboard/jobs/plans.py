@@ -9,6 +9,7 @@ plan waits for review (``plan_ready``) the free sketch frames are drawn again at
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from ..plan import Plan
 from ..planning.compose import planned_scene
 from ..planning.edits import PlanEdit, apply_plan_edit, recompose
 from ..schemas import JobStatus, StoryboardEntry
-from ..storage import save_file, url_for
+from ..storage import path_for_url, save_file, url_for
 
 __all__ = [
     "draw_sketches",
@@ -69,9 +70,10 @@ def job_style(row: GeneratedVideo) -> str:
     return str(style or "cinematic")
 
 
-def sketch_name(scene_number: int) -> str:
-    """The file of a scene's free sketch frame while its plan waits for review."""
-    return f"scene-{scene_number:02d}-plan.png"
+def sketch_name(scene_number: int, data: bytes) -> str:
+    """The file of a scene's free sketch frame while its plan waits for review. Named by its
+    content: an edited shot's new sketch gets a new URL, never one a browser has cached."""
+    return f"scene-{scene_number:02d}-plan-{hashlib.sha256(data).hexdigest()[:10]}.png"
 
 
 def storyboard_json(entries: list[StoryboardEntry]) -> str:
@@ -85,8 +87,11 @@ def draw_sketches(job_id: int, params: dict[str, Any], plan: Plan,
 
     for entry in entries:
         request = scene_request(entry, params, len(entries), "png", plan=plan)
-        path = save_file(media_dir, job_id, sketch_name(entry.scene.scene_number),
-                         render_sketch(request))
+        data = render_sketch(request)
+        path = save_file(media_dir, job_id, sketch_name(entry.scene.scene_number, data), data)
+        earlier = path_for_url(media_dir, entry.image_url) if entry.image_url else None
+        if earlier is not None and earlier != path and "-plan-" in earlier.name:
+            earlier.unlink(missing_ok=True)  # the sketch this one replaces
         entry.image_url = url_for(media_dir, path)
         entry.generation_status = "completed"
 
@@ -115,13 +120,16 @@ def edit_plan(engine: Engine, job_id: int, edit: PlanEdit, media_dir: Path) -> G
     entries = saved_entries(row)
     new = apply_plan_edit(plan, edit)
     changed = recompose(entries, plan, new, job_style(row))
+    approval: dict[str, Any] = {}
     if row.status == JobStatus.PLAN_READY.value:
         draw_sketches(job_id, job_parameters(row), new, entries, media_dir)
     else:
         for entry in entries:
             if entry.scene.scene_number in changed:
                 entry.stale = True
+        if changed:  # the board no longer matches what was approved: review it again
+            approval = {"approved": False, "approved_at": None}
     if not update_job(engine, job_id, only_status=[row.status], plan=stored_plan(new),
-                      storyboard_data=storyboard_json(entries)):
+                      storyboard_data=storyboard_json(entries), **approval):
         raise JobStateError(f"Job {job_id} changed meanwhile; reload and try again")
     return require_job_row(engine, job_id)

@@ -144,7 +144,9 @@ def request_regeneration(
 
     Any finished job qualifies, a cancelled one too, so that cancelling a redraw does not leave
     a storyboard that can be neither fixed nor approved. On a job whose plan waits for review,
-    the edit is made and the scene's free sketch drawn again at once (``media_dir``)."""
+    the edit is made and the scene's free sketch drawn again at once (``media_dir``). An edit
+    that leaves the picture as it is (only the dialogue or the transition) is saved without a
+    redraw: nothing is spent."""
     row = require_job_row(engine, job_id)
     reviewing = row.status == JobStatus.PLAN_READY.value
     entries = saved_entries(row) if reviewing else _finished_storyboard(
@@ -155,11 +157,13 @@ def request_regeneration(
     scene = entry.scene
     plan = load_plan(row)
     style = job_style(row)
-    if not reviewing:
+    shot = shot or ShotEdit()
+    redraw = not (shot.model_fields_set and not shot.changes_the_picture
+                  and description is None and image_prompt is None)
+    if not reviewing and redraw:
         _keep_version(entry)  # what the scene was before this edit
     if description is not None:
         scene.description = description
-    shot = shot or ShotEdit()
     if description is not None and "visual" not in shot.model_fields_set and plan is not None:
         # A new description alone should change the picture too: draw what it now says.
         shot = shot.model_copy(update={"visual": description})
@@ -173,11 +177,13 @@ def request_regeneration(
         scene.image_prompt = f"{description}, {style} style, high quality"
     if image_prompt is not None:
         scene.image_prompt = image_prompt
-    if reviewing:
-        if plan is not None and media_dir is not None:
+    if reviewing or not redraw:
+        if reviewing and plan is not None and media_dir is not None:
             draw_sketches(job_id, job_parameters(row), plan, [entry], media_dir)
+        # The board changed (its words, if not its pictures): a finished one is reviewed again.
+        approval = {} if reviewing else {"approved": False, "approved_at": None}
         if not update_job(engine, job_id, only_status=[row.status],
-                          storyboard_data=storyboard_json(entries)):
+                          storyboard_data=storyboard_json(entries), **approval):
             raise JobStateError(f"Job {job_id} changed meanwhile; reload and try again")
         return require_job_row(engine, job_id)
     # A new picture wants a new seed (a job's own seed gives the same again).
