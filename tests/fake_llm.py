@@ -95,9 +95,8 @@ def strict_schema_problems(schema: Any, path: str = "schema", depth: int = 0) ->
             problems += strict_schema_problems(sub, f"{path}.{name}", depth + 1)
     if "array" in kinds:
         problems += strict_schema_problems(schema.get("items"), f"{path}[]", depth)
-    if not kinds or kinds == [None]:
-        if not any(k in schema for k in ("enum", "anyOf", "$ref", "const")):
-            problems.append(f"{path}: no type")
+    if kinds == [None] and not any(k in schema for k in ("enum", "anyOf", "$ref", "const")):
+        problems.append(f"{path}: no type")
     for name, sub in (schema.get("$defs") or {}).items():
         problems += strict_schema_problems(sub, f"{path}.$defs.{name}", depth)
     return problems

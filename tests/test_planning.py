@@ -16,8 +16,8 @@ from storyboard.errors import ConfigurationError
 from storyboard.plan import Plan, PlannerInfo
 from storyboard.planning import (
     IMAGE_PROMPT_LIMIT,
-    PlanRequest,
     Planners,
+    PlanRequest,
     compose_image_prompt,
     compose_scenes,
     llm_kind,
