@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from storyboard.api.app import create_app
@@ -39,6 +40,12 @@ def test_no_input_reaches_a_server_error(monkeypatch: pytest.MonkeyPatch,
                     failures.append(f"{case.method} {case.formatted_path} "
                                     f"{case.body!r} -> {response.status_code} {response.text}")
 
-            check()
+            try:
+                check()
+            except Unsatisfiable:
+                # An operation that takes no input (GET /api/v2/planning) has no invalid case.
+                if mode is not GenerationMode.NEGATIVE or operation.path_parameters or \
+                        operation.query or operation.body:
+                    raise
     assert seen > 100
     assert failures == []

@@ -10,7 +10,6 @@ plan waits for review (``plan_ready``) the free sketch frames are drawn again at
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,8 @@ from ..planning.compose import planned_scene
 from ..planning.edits import PlanEdit, apply_plan_edit, recompose
 from ..schemas import JobStatus, StoryboardEntry
 from ..storage import path_for_url, save_file, url_for
+from .records import job_parameters, saved_entries
+from .runner import scene_request, storyboard_json
 
 __all__ = [
     "draw_sketches",
@@ -35,7 +36,6 @@ __all__ = [
     "plan_with_scenes",
     "sketch_name",
     "stored_plan",
-    "storyboard_json",
 ]
 
 
@@ -62,12 +62,7 @@ def plan_with_scenes(plan: Plan, entries: list[StoryboardEntry]) -> Plan:
 
 def job_style(row: GeneratedVideo) -> str:
     """The style the job's images are drawn in (the request's)."""
-    try:
-        params = json.loads(row.parameters or "{}")
-    except json.JSONDecodeError:
-        params = {}
-    style = params.get("style") if isinstance(params, dict) else None
-    return str(style or "cinematic")
+    return str(job_parameters(row).get("style") or "cinematic")
 
 
 def sketch_name(scene_number: int, data: bytes) -> str:
@@ -76,15 +71,9 @@ def sketch_name(scene_number: int, data: bytes) -> str:
     return f"scene-{scene_number:02d}-plan-{hashlib.sha256(data).hexdigest()[:10]}.png"
 
 
-def storyboard_json(entries: list[StoryboardEntry]) -> str:
-    return "[" + ",".join(e.model_dump_json() for e in entries) + "]"
-
-
 def draw_sketches(job_id: int, params: dict[str, Any], plan: Plan,
                   entries: list[StoryboardEntry], media_dir: Path) -> None:
     """Draw the free sketch frames of a plan under review (a few ms each)."""
-    from .task import scene_request
-
     for entry in entries:
         request = scene_request(entry, params, len(entries), "png", plan=plan)
         data = render_sketch(request)
@@ -110,8 +99,6 @@ def editable(row: GeneratedVideo, action: str) -> None:
 def edit_plan(engine: Engine, job_id: int, edit: PlanEdit, media_dir: Path) -> GeneratedVideo:
     """Apply ``edit`` to the job's bible: prompts composed again, changed frames marked stale
     (or, under review, their sketches drawn again). Nothing is spent."""
-    from .task import job_parameters, saved_entries
-
     row = require_job_row(engine, job_id)
     editable(row, "its plan can be edited")
     plan = load_plan(row)

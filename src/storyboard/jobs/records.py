@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..config import Settings, get_settings
 from ..db import create_job, get_engine, get_job_row, job_as_dict
-from ..schemas import GenerationRequest, VideoProgress
+from ..db.models import GeneratedVideo
+from ..schemas import GenerationRequest, StoryboardEntry, VideoProgress
 
-__all__ = ["create_storyboard_job", "get_job", "save_generated_video"]
+__all__ = [
+    "create_storyboard_job",
+    "get_job",
+    "job_parameters",
+    "save_generated_video",
+    "saved_entries",
+]
 
 
 def save_generated_video(
@@ -49,3 +57,22 @@ def create_storyboard_job(request: GenerationRequest, *, settings: Settings | No
         status="pending",
         settings=settings,
     )
+
+
+def job_parameters(row: GeneratedVideo) -> dict[str, Any]:
+    try:
+        params = json.loads(row.parameters or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return params if isinstance(params, dict) else {}
+
+
+def saved_entries(row: GeneratedVideo) -> list[StoryboardEntry]:
+    """The storyboard an earlier run (or a regeneration request) left in the row."""
+    if not row.storyboard_data:
+        return []
+    try:
+        data = json.loads(row.storyboard_data)
+        return [StoryboardEntry.model_validate(e) for e in data or []]
+    except (ValueError, TypeError):
+        return []

@@ -16,8 +16,9 @@ from ..db.models import GeneratedVideo, utcnow
 from ..errors import InvalidRequestError, JobStateError
 from ..planning.edits import ShotEdit, apply_shot_edit, empty_plan
 from ..schemas import ImageVersion, JobStatus, StoryboardEntry, VideoProgress
-from .plans import draw_sketches, job_style, load_plan, storyboard_json
-from .task import job_parameters, saved_entries
+from .plans import draw_sketches, job_style, load_plan
+from .records import job_parameters, saved_entries
+from .runner import storyboard_json
 
 __all__ = [
     "approve_job",

@@ -1,34 +1,27 @@
 """``generate_storyboard_task``: one job from ``pending`` to ``storyboard_ready`` or ``failed``.
 
     pending -> parsing -> generating_storyboard -> storyboard_ready | failed   (| cancelled)
+    (with review_plan: parsing -> plan_ready, and later -> generating_storyboard)
 
-Scenes are generated concurrently (bounded per job and per process), each with the spec's retries
-(3 attempts, 2 s then 4 s backoff, 120 s per attempt). After every scene the job row gets the new
-``progress`` and ``storyboard_data``. A job that was interrupted resumes: finished scenes are kept,
-and a scene whose prediction was started polls that prediction instead of paying for a new one.
+The job's lease is claimed, the prompt planned (``planning``), the scenes drawn (``runner.py``)
+and the outcome written. A job that was interrupted resumes: finished scenes are kept, and a
+scene whose prediction was started polls that prediction instead of paying for a new one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-import secrets
-from datetime import timedelta
 from typing import Any
 
-from pydantic import TypeAdapter
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from .. import eventloop
 from ..config import Settings, get_settings
 from ..db import (
     FINAL_STATUSES,
     IDLE_STATUSES,
-    RUNNABLE_STATUSES,
     claim_statement,
     get_engine,
     get_job_row,
@@ -39,309 +32,29 @@ from ..db import (
 from ..db.models import GeneratedVideo, utcnow
 from ..errors import (
     AccountError,
-    ImageGenerationError,
     JobBusyError,
-    RetryableImageError,
     StoryboardError,
 )
-from ..images import DownloadError, ImageProvider, ImageRequest, ImageResult, LostSearch
+from ..images import ImageProvider, LostSearch
 from ..plan import Plan
 from ..planning import PlanRequest, plan_job
 from ..schemas import GenerationRequest, JobStatus, StoryboardEntry, VideoProgress
-from ..storage import save_image, url_for
 from .plans import draw_sketches, load_plan, stored_plan
-from .progress import generating_progress, mark_undrawn, ready_message
+from .progress import mark_undrawn, ready_message
+from .records import job_parameters, saved_entries
+from .runner import ACTIVE, JobStopped, SceneRunner, choose_seeds, storyboard_json
 from .runtime import JobRuntime
 
-__all__ = ["generate_storyboard_task", "run_storyboard_job", "scene_request"]
+__all__ = ["generate_storyboard_task", "plan_request", "run_storyboard_job"]
 
 log = logging.getLogger("storyboard.jobs")
 
-_ACTIVE = (JobStatus.PARSING.value, JobStatus.GENERATING_STORYBOARD.value)
-RUNNABLE = (JobStatus.PENDING.value, *_ACTIVE)
-
-
-class _JobStopped(BaseException):
-    """The row left the active statuses under us (cancelled, or finished by another worker).
-
-    A BaseException, like CancelledError, so no provider's `except Exception` can swallow it."""
-
-
-# Serialised in pydantic's core: the whole storyboard is rewritten after every scene.
-_STORYBOARD = TypeAdapter(list[StoryboardEntry])
-
-
-def job_parameters(row: GeneratedVideo) -> dict[str, Any]:
-    try:
-        params = json.loads(row.parameters or "{}")
-    except json.JSONDecodeError:
-        return {}
-    return params if isinstance(params, dict) else {}
-
-
-def scene_request(
-    entry: StoryboardEntry, params: dict[str, Any], scenes_total: int, output_format: str,
-    find_lost: LostSearch | None = None, unique_inputs: bool = False,
-    plan: Plan | None = None,
-) -> ImageRequest:
-    """The image request for one scene of a job with ``params`` (and ``plan``, whose
-    characters' names the sketch renderer letters beside their figures)."""
-    return ImageRequest(
-        prompt=entry.scene.image_prompt,
-        aspect_ratio=str(params.get("aspect_ratio") or "16:9"),
-        seed=entry.seed if entry.seed is not None else job_seed(params, entry),
-        output_format=output_format,
-        scene=entry.scene,
-        scenes_total=scenes_total,
-        resume_prediction_id=entry.prediction_id,
-        find_lost=find_lost,
-        unique_inputs=unique_inputs,
-        cast=cast_of(entry, plan),
-    )
-
-
-def cast_of(entry: StoryboardEntry, plan: Plan | None) -> tuple[str, ...]:
-    """The names of the characters in the scene's frame (their ids where the plan has none)."""
-    names = []
-    for character_id in entry.scene.characters or ():
-        character = plan.character(character_id) if plan is not None else None
-        names.append(character.name if character is not None else character_id)
-    return tuple(names)
-
-
-_SEED_SPACE = 2**31
-
-
-def job_seed(params: dict[str, Any], entry: StoryboardEntry,
-             base: int | None = None) -> int | None:
-    """One seed per job, offset per scene: repeatable, yet the frames differ. ``base`` is the
-    job's own seed, else the one drawn for this run."""
-    seed = params.get("seed")
-    if seed is None:
-        seed = base
-    return None if seed is None else (int(seed) + entry.scene.scene_number - 1) % _SEED_SPACE
-
-
-def choose_seeds(entries: list[StoryboardEntry], params: dict[str, Any], *,
-                 findable: bool) -> None:
-    """Give every scene still to draw its seed before the provider is asked for it: the job's
-    base seed offset per scene. The base is the job's own seed; else, for a provider that can
-    look a lost prediction up by its inputs (``findable``), one drawn at random, which makes
-    each scene's request unlike any other job's."""
-    base = secrets.randbelow(_SEED_SPACE) if findable else None
-    for entry in entries:
-        if entry.seed is None and entry.generation_status == "pending":
-            entry.seed = job_seed(params, entry, base)
-
-
-class SceneRunner:
-    """Makes scene images for one job and writes its progress; shared by jobs and regeneration."""
-
-    def __init__(self, rt: JobRuntime, job_id: int, params: dict[str, Any],
-                 entries: list[StoryboardEntry], concurrency: int,
-                 plan: Plan | None = None) -> None:
-        self.rt = rt
-        self.job_id = job_id
-        self.params = params
-        self.entries = entries
-        self.plan = plan
-        self.concurrency = concurrency
-        self.scene_slots = asyncio.Semaphore(concurrency)
-        self.in_flight: set[int] = set()
-        self.image_seconds: list[float] = []
-        self.cost = 0.0
-        self.produced = 0
-        self.billed: set[str] = set()  # prediction ids whose cost is already in self.cost
-        self.media_dir = rt.settings.media_dir  # resolved once: it walks the path on disk
-        # Whether the scenes' seeds are ours alone (see ``choose_seeds``); the scenes an
-        # interrupted run may have asked the provider for without learning the prediction's id,
-        # and where to look for those.
-        self.unique_seeds = False
-        self.may_be_lost: set[int] = set()
-        self.lost_search: LostSearch | None = None
-
-    def bill(self, prediction_id: str | None, cost: float) -> None:
-        """Count what a prediction cost, once, however many attempts saw it."""
-        if prediction_id is not None:
-            if prediction_id in self.billed:
-                return
-            self.billed.add(prediction_id)
-        self.cost += cost
-
-    # -- progress ---------------------------------------------------------------------------
-    def progress(self) -> VideoProgress:
-        return generating_progress(self.entries, self.in_flight, self.image_seconds,
-                                   self.concurrency)
-
-    def storyboard_json(self) -> str:
-        return _STORYBOARD.dump_json(self.entries).decode()
-
-    async def save(self, **extra: Any) -> None:
-        """Write progress and storyboard (and ``extra``) unless the job stopped being active."""
-        ok = await self.rt.writer.update(
-            self.job_id,
-            only_status=_ACTIVE,
-            held_by=self.rt.owner,  # a run that lost its lease stops here, not at its next renew
-            progress=self.progress().model_dump_json(),
-            storyboard_data=self.storyboard_json(),
-            **extra,
-        )
-        if not ok:
-            raise _JobStopped
-
-    # -- one scene --------------------------------------------------------------------------
-    def _wait_seconds(self, state: RetryCallState) -> float:
-        s = self.rt.settings
-        delay = min(s.retry_base_delay * 2 ** (state.attempt_number - 1), s.retry_max_delay)
-        exc = state.outcome.exception() if state.outcome else None
-        hint = getattr(exc, "retry_after", None)
-        return max(delay, float(hint)) if hint else delay
-
-    async def _attempt(self, entry: StoryboardEntry, attempt: int) -> ImageResult:
-        s = self.rt.settings
-
-        async def checkpoint(prediction_id: str) -> None:
-            entry.prediction_id = prediction_id
-            await self.save()
-
-        lost = entry.scene.scene_number in self.may_be_lost
-        request = scene_request(entry, self.params, len(self.entries), s.output_format,
-                                self.lost_search if lost else None, self.unique_seeds,
-                                self.plan)
-        try:
-            # Waiting for a slot or for the rate limit happens here, on our side; the 120 s
-            # limit is the provider's time for the image, so it starts after.
-            if self.rt.image_slots is not None:
-                await self.rt.image_slots.acquire()
-            try:
-                if self.rt.before_image is not None:
-                    await self.rt.before_image()
-                async with asyncio.timeout(s.image_timeout):
-                    return await self.rt.provider.generate(request, on_prediction=checkpoint)
-            finally:
-                if self.rt.image_slots is not None:
-                    self.rt.image_slots.release()
-        except TimeoutError as exc:
-            raise RetryableImageError(f"timed out after {s.image_timeout:g}s") from exc
-        except RetryableImageError as exc:
-            if (exc.retry_after and self.rt.on_throttle is not None
-                    and not isinstance(exc, DownloadError)):  # a file host's limit is its own
-                await self.rt.on_throttle(exc.retry_after)  # slow the whole fleet down
-            raise
-        except (ImageGenerationError, _JobStopped):
-            raise
-        except Exception as exc:  # a provider bug must cost one attempt, not the whole job
-            raise RetryableImageError(f"{type(exc).__name__}: {exc}") from exc
-
-    async def _generate(self, entry: StoryboardEntry) -> ImageResult:
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.rt.settings.max_retries),
-            wait=self._wait_seconds,
-            retry=retry_if_exception_type(RetryableImageError),
-            sleep=self.rt.sleep,
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                number = attempt.retry_state.attempt_number
-                try:
-                    return await self._attempt(entry, number)
-                except ImageGenerationError as exc:
-                    if isinstance(exc, DownloadError):  # billed, though the image never came
-                        self.bill(exc.prediction_id, exc.cost)
-                    log.warning("Job %s: Attempt %d failed - %s", self.job_id, number, exc)
-                    raise
-        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
-
-    async def run_scene(self, entry: StoryboardEntry) -> None:
-        """Make one scene's image (with retries) and record the outcome."""
-        if entry.generation_status in ("completed", "failed"):
-            return
-        async with self.scene_slots:
-            number, total = entry.scene.scene_number, len(self.entries)
-            self.in_flight.add(number)
-            entry.generation_status, entry.error = "generating", None
-            log.info("Job %s: Generating image for scene %d/%d", self.job_id, number, total)
-            started = self.rt.clock()
-            try:
-                # No write here: the checkpoint (when the provider has a prediction id) and the
-                # outcome below are the writes that matter; the progress written after the
-                # previous scene already names this one.
-                result = await self._generate(entry)
-            except AccountError:
-                raise
-            except ImageGenerationError as exc:
-                entry.generation_status = "failed"
-                entry.error = str(exc)
-                reason = "All retries exhausted" if isinstance(exc, RetryableImageError) else exc
-                log.error("Job %s: Scene %d failed - %s", self.job_id, number, reason)
-            else:
-                # In a thread: hundreds of scenes finishing together must not stall the loop.
-                path = await asyncio.to_thread(
-                    save_image, self.media_dir, self.job_id, number, result.data,
-                    result.extension, version=len(entry.versions) + 1)
-                entry.image_url = url_for(self.media_dir, path)
-                entry.source_url = result.source_url
-                entry.generation_status = "completed"
-                self.bill(result.prediction_id, result.cost)
-                self.produced += 1
-                self.image_seconds.append(self.rt.clock() - started)
-                log.info("Job %s: Scene %d completed - %s", self.job_id, number, entry.image_url)
-            finally:
-                self.in_flight.discard(number)
-            if any(e.generation_status in ("pending", "generating") for e in self.entries):
-                await self.save()
-            # else this was the last scene: the job's final write, which follows at once,
-            # records it (one commit fewer per job).
-
-    async def watch(self) -> None:
-        """Keep the lease alive, and stop the job when its row leaves the active statuses
-        (a cancel from any process) or another worker has taken it over. Looks every
-        ``status_poll_interval``, or at once when nudged (a cancel in this process)."""
-        s = self.rt.settings
-        nudged = self.rt.nudges_for(self.job_id)
-        try:
-            while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(nudged.wait(),
-                                           min(s.status_poll_interval, s.lease_seconds / 3))
-                nudged.clear()
-                renewed = await self.rt.writer.update(
-                    self.job_id, only_status=RUNNABLE_STATUSES, held_by=self.rt.owner,
-                    touch=False, lease_expires_at=utcnow() + timedelta(seconds=s.lease_seconds))
-                if not renewed:
-                    raise _JobStopped
-        finally:
-            self.rt.forget_nudges(self.job_id)
-
-    async def run_all(self) -> None:
-        """Run every unfinished scene concurrently; stop everything on an AccountError/stop."""
-        try:
-            async with asyncio.TaskGroup() as group:
-                watcher = group.create_task(self.watch())
-                scenes = [group.create_task(self.run_scene(e)) for e in self.entries]
-                await asyncio.gather(*scenes)
-                watcher.cancel()
-        except* AccountError as eg:
-            raise eg.exceptions[0] from None
-        except* _JobStopped:
-            raise _JobStopped from None
+RUNNABLE = (JobStatus.PENDING.value, *ACTIVE)
 
 
 def _concurrency(rt: JobRuntime, scenes: int) -> int:
     wanted = rt.settings.scene_concurrency
     return scenes if wanted <= 0 else min(wanted, scenes)
-
-
-def saved_entries(row: GeneratedVideo) -> list[StoryboardEntry]:
-    """The storyboard an earlier run (or a regeneration request) left in the row."""
-    if not row.storyboard_data:
-        return []
-    try:
-        data = json.loads(row.storyboard_data)
-        return [StoryboardEntry.model_validate(e) for e in data or []]
-    except (ValueError, TypeError):
-        return []
 
 
 async def run_storyboard_job(
@@ -399,7 +112,7 @@ async def _claim_and_run(
         # Its final write freed the lease.
         released = status in (JobStatus.STORYBOARD_READY.value, JobStatus.PLAN_READY.value)
         return status
-    except _JobStopped:
+    except JobStopped:
         final = get_job_row(rt.engine, job_id)
         status = final.status if final else None
         log.info("Job %s: stopped (%s)", job_id, status)
@@ -473,7 +186,7 @@ async def _plan(job_id: int, row: GeneratedVideo,
     parsing = VideoProgress(current_stage="parsing", message="Parsing prompt into scenes")
     if not await rt.writer.update(job_id, only_status=RUNNABLE, held_by=rt.owner, status="parsing",
                                   progress=parsing.model_dump_json()):
-        raise _JobStopped
+        raise JobStopped
     log.info("Job %s: Parsing prompt into scenes", job_id)
     params = job_parameters(row)
     try:
@@ -531,7 +244,7 @@ async def _run(job_id: int, row: GeneratedVideo, rt: JobRuntime, started: float)
             estimated_cost=round(runner.cost + todo * rt.provider.price_per_image, 6),
             progress=progress.model_dump_json(),
             storyboard_data=runner.storyboard_json(), **extra):
-        raise _JobStopped
+        raise JobStopped
 
     try:
         await runner.run_all()
@@ -544,7 +257,7 @@ async def _run(job_id: int, row: GeneratedVideo, rt: JobRuntime, started: float)
         _fail(rt, job_id, message, storyboard_data=runner.storyboard_json(),
               actual_cost=round(runner.cost, 6))
         return JobStatus.FAILED.value
-    except _JobStopped:
+    except JobStopped:
         # Record what the images made before the stop really cost, and which frames were not
         # drawn.
         mark_undrawn(entries)
@@ -569,11 +282,11 @@ async def _stop_for_review(job_id: int, rt: JobRuntime, entries: list[Storyboard
         message=f"Plan ready for review - {_planned_message(plan, len(entries))}")
     if not await rt.writer.update(
             job_id, only_status=RUNNABLE, held_by=rt.owner, status=JobStatus.PLAN_READY.value,
-            plan=stored_plan(plan), storyboard_data=_STORYBOARD.dump_json(entries).decode(),
+            plan=stored_plan(plan), storyboard_data=storyboard_json(entries),
             progress=progress.model_dump_json(), actual_cost=plan.planner.cost,
             estimated_cost=round(plan.planner.cost + todo, 6), lease_owner=None,
             lease_expires_at=None):
-        raise _JobStopped
+        raise JobStopped
     log.info("Job %s: plan ready for review (%d scenes)", job_id, len(entries))
     return JobStatus.PLAN_READY.value
 
@@ -594,13 +307,13 @@ async def _finish(rt: JobRuntime, job_id: int, runner: SceneRunner, started: flo
                                  scenes_total=len(entries), scenes_completed=len(entries),
                                  current_scene=len(entries), estimated_completion_seconds=0,
                                  message=message)
-        if not await rt.writer.update(job_id, only_status=_ACTIVE, held_by=rt.owner,
+        if not await rt.writer.update(job_id, only_status=ACTIVE, held_by=rt.owner,
                                       status=JobStatus.STORYBOARD_READY.value,
                                       progress=progress.model_dump_json(),
                                       storyboard_data=runner.storyboard_json(), actual_cost=cost,
                                       error_message=None, lease_owner=None,
                                       lease_expires_at=None):
-            raise _JobStopped
+            raise JobStopped
         status = JobStatus.STORYBOARD_READY.value
     log.info("Job %s: %s in %.1fs - %d/%d scenes, %d images made, cost $%.3f", job_id, status,
              rt.clock() - started, done, len(entries), runner.produced, cost)
