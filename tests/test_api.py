@@ -140,14 +140,22 @@ def test_openapi_documents_every_endpoint(settings: Settings) -> None:
 
 
 def test_studio_is_served_and_references_nothing_outside_the_app(settings: Settings) -> None:
+    # The studio: a page, a style sheet and ES modules (studio.js imports the rest).
+    modules = sorted(p.name for p in STATIC_DIR.iterdir() if p.suffix == ".js")
+    assert {p.name for p in STATIC_DIR.iterdir() if p.suffix != ".js"} == {"index.html",
+                                                                           "studio.css"}
+    assert "studio.js" in modules
     with client(settings) as c:
         page = c.get("/")
-        assets = {name: c.get(f"/static/{name}") for name in ("studio.css", "studio.js")}
+        assets = {name: c.get(f"/static/{name}") for name in ("studio.css", *modules)}
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert all(r.status_code == 200 for r in assets.values())
-    assert assets["studio.js"].headers["content-type"].split(";")[0] in (
-        "text/javascript", "application/javascript")
-    assert {p.name for p in STATIC_DIR.iterdir()} == {"index.html", "studio.css", "studio.js"}
+    for name in modules:
+        assert assets[name].headers["content-type"].split(";")[0] in (
+            "text/javascript", "application/javascript")
+        # Every module a module imports is one the app serves.
+        imported = re.findall(r'from "\./([\w-]+\.js)"', assets[name].text)
+        assert set(imported) <= set(modules), (name, imported)
     for text in (page.text, *(r.text for r in assets.values())):
         # The SVG namespace in the inline favicon is a name, never fetched.
         urls = set(re.findall(r"(?:https?:)?//[\w.-]+\.[a-z]{2,}[^\s\"')]*", text))
