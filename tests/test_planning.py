@@ -485,3 +485,96 @@ def test_a_hung_replicate_prediction_is_cancelled_at_the_timeout(
     assert fake_replicate.cancels == [next(iter(fake_replicate.predictions))]
     # Had the worker died during the create, Replicate would stop it on its own.
     assert fake_replicate.creations[0].headers["cancel-after"] == "5s"
+
+
+# --- after review: answers local models give, and what a 400 names ------------------------
+
+
+@pytest.mark.parametrize("wrap", [
+    lambda text: f"<think>The user wants {{shots}}. Let me plan.</think>\n{text}",
+    lambda text: f"Plan for {{the idea}} follows: {text}",
+])
+def test_thoughts_and_braces_before_the_json_are_skipped(wrap) -> None:  # type: ignore[no-untyped-def]
+    plan, problems = read_plan(wrap(json.dumps(answer())), REQUEST, INFO)
+    assert problems == [] and plan is not None
+
+
+def test_pathological_answers_are_refused_quickly() -> None:
+    for text in ("```" + "{" * 20000 + "```" * 3, "[" * 100_000, "{" * 5000):
+        plan, problems = read_plan(text, REQUEST, INFO)
+        assert plan is None and problems
+
+
+def test_huge_durations_still_spread_exactly() -> None:
+    lengths = spread_durations([1e308, 1e308, 5, 5, 5, 5, 5, 5, 5], 45)
+    assert all(math.isfinite(x) and x >= 1 for x in lengths)
+    assert math.isclose(sum(lengths), 45)
+
+
+def test_a_character_named_twice_in_a_scene_is_drawn_once() -> None:
+    data = answer()
+    data["scenes"][2]["characters"] = ["mara", "Mara", "mara"]
+    plan, _ = read_plan(json.dumps(data), REQUEST, INFO)
+    assert plan is not None and plan.scenes[2].characters == ["mara"]
+    assert compose_scenes(plan, "x")[2].image_prompt.count("Mara:") == 1
+
+
+def test_a_cut_off_answer_is_repaired_with_the_reason(fake_llm: FakeLLM) -> None:
+    fake_llm.answer(json.dumps(answer())[:500], finish_reason="length")
+    plan, _ = plan_with(openai_settings(fake_llm))
+    assert plan.planner.kind == "openai"
+    repair = fake_llm.requests[1]["messages"][-1]["content"]
+    assert "cut off at the output limit" in repair and "STORYBOARD_LLM_MAX_TOKENS" in repair
+
+
+def test_a_400_that_names_nothing_we_send_is_no_reason_to_drop_the_schema(
+        fake_llm: FakeLLM) -> None:
+    fake_llm.answer(status=400, error="This model's maximum context length is 8192 tokens")
+    settings = openai_settings(fake_llm)
+
+    async def main() -> list[Plan]:
+        planners = Planners(settings)
+        try:
+            return [(await plan_job(REQUEST, planners.llm(), settings))[0] for _ in range(2)]
+        finally:
+            await planners.aclose()
+
+    first, second = asyncio.run(main())
+    assert first.planner.kind == "rules" and "maximum context length" in (
+        first.planner.fallback_reason or "")
+    assert second.planner.kind == "openai"
+    assert ["response_format" in r for r in fake_llm.requests] == [True, True]
+
+
+def test_a_model_that_refuses_a_temperature_is_asked_without(fake_llm: FakeLLM) -> None:
+    fake_llm.answer(status=400, error="Unsupported value: 'temperature' does not support 0.7 "
+                    "with this model. Only the default (1) value is supported.")
+    plan, _ = plan_with(openai_settings(fake_llm))
+    assert plan.planner.kind == "openai"
+    assert "temperature" in fake_llm.requests[0] and "temperature" not in fake_llm.requests[1]
+    assert "response_format" in fake_llm.requests[1]  # the schema is kept
+
+
+def test_credentials_in_the_base_url_never_reach_a_message(fake_llm: FakeLLM,
+                                                           caplog: pytest.LogCaptureFixture,
+                                                           ) -> None:
+    caplog.set_level(logging.DEBUG)
+    settings = get_settings(planner="openai", llm_api_key=FAKE_LLM_KEY, retry_base_delay=0.01,
+                            llm_base_url="http://bob:hunter2secret@127.0.0.1:9/v1?token=t0p")
+    plan, _ = plan_with(settings)
+    reason = plan.planner.fallback_reason or ""
+    assert "cannot reach http://127.0.0.1:9/v1" in reason
+    for secret in ("hunter2secret", "t0p", FAKE_LLM_KEY):
+        assert secret not in reason and secret not in caplog.text
+
+
+def test_replicate_planner_learns_its_prediction_in_time_to_cancel_it(
+        fake_replicate: FakeReplicate) -> None:
+    """With the default 60 s `Prefer: wait` and a shorter planning limit, the create's own
+    wait ends first: the prediction's id is known and it is cancelled at the limit."""
+    fake_replicate.plan("hang")
+    plan, _ = plan_with(replicate_settings(fake_replicate, parsing_timeout=2.5))
+    assert plan.planner.fallback_reason == ("replicate (openai/gpt-4o-mini): timed out after "
+                                            "2.5s")
+    assert fake_replicate.cancels == [next(iter(fake_replicate.predictions))]
+    assert fake_replicate.creations[0].headers["prefer"] == "wait=1"

@@ -24,7 +24,9 @@ from .rules import clip_words
 
 __all__ = ["read_plan", "spread_durations"]
 
-_FENCED = re.compile(r"```(?:json|JSON)?\s*(\{.*?\})\s*```", re.DOTALL)
+# A reasoning model's thoughts (qwen3, deepseek-r1 on a local server) may hold braces too.
+_THINKING = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
+_TRIES = 50  # opening braces tried before giving up on an answer
 # Fields cut to a limit (by their name in LIMITS), wherever they appear.
 _CLIPPED = {"title", "logline", "name", "look", "palette", "lighting", "beat", "description",
             "visual", "dialogue"}
@@ -32,23 +34,32 @@ _ENUMS = ("shot_size", "camera_angle", "camera_movement", "transition")
 
 
 def _json_in(text: str) -> Any:
-    """The JSON the answer holds: all of it, a fenced block, or the first object in it."""
-    text = text.strip().lstrip("\ufeff")
+    """The JSON the answer holds: all of it, a fenced block, or the first object in it that
+    parses (after any <think> block)."""
+    text = _THINKING.sub("", text.strip().lstrip("\ufeff")).strip()
     try:
         return json.loads(text)
     except ValueError:
         pass
-    for block in _FENCED.findall(text):
+    for block in text.split("```")[1::2]:  # the insides of fenced blocks
+        body = block.split("\n", 1)[1] if block[:4].lower() == "json" else block
         try:
-            return json.loads(block)
+            return json.loads(body)
         except ValueError:
             continue
+    decoder = json.JSONDecoder()
     start = text.find("{")
-    if start >= 0:
+    for _ in range(_TRIES):
+        if start < 0:
+            break
         try:
-            return json.JSONDecoder().raw_decode(text[start:])[0]
+            found = decoder.raw_decode(text, start)[0]
         except ValueError:
-            pass
+            start = text.find("{", start + 1)
+            continue
+        if isinstance(found, dict):
+            return found
+        start = text.find("{", start + 1)
     raise ValueError("the answer holds no JSON object")
 
 
@@ -81,8 +92,8 @@ def _tidy(data: dict[str, Any]) -> None:
         for entry in _dicts(data.get(key)):
             entry["id"] = _id(entry.get("id"))
     for scene in _dicts(data.get("scenes")):
-        if isinstance(scene.get("characters"), list):
-            scene["characters"] = [_id(c) for c in scene["characters"]]
+        if isinstance(scene.get("characters"), list):  # each once, in the order given
+            scene["characters"] = list(dict.fromkeys(_id(c) for c in scene["characters"]))
         if isinstance(scene.get("location"), str):
             scene["location"] = _id(scene["location"]) or None
 
@@ -111,8 +122,9 @@ def spread_durations(asked: list[float | None], total: int) -> list[float]:
     if not known or len(set(known)) == 1 and len(known) == count:
         each = round(total / count, 2)
         return [*([each] * (count - 1)), round(total - each * (count - 1), 2)]
+    known = [min(a, total * 100.0) for a in known]  # 1e308 seconds must not overflow a sum
     mean = sum(known) / len(known)
-    weights = [a if a is not None else mean for a in asked]
+    weights = [min(a, total * 100.0) if a is not None else mean for a in asked]
     # Proportional shares, with every share floored at 1 s: scenes pinned at the floor leave
     # the rest of the time to the others, until no share is below it.
     pinned: set[int] = set()
@@ -146,6 +158,8 @@ def read_plan(text: str, request: PlanRequest, planner: PlannerInfo) -> tuple[Pl
         data = _json_in(text)
     except ValueError as exc:
         return None, [f"{exc}; answer with the JSON object only"]
+    except RecursionError:
+        return None, ["the JSON is nested too deeply; answer with the plan's shape only"]
     if not isinstance(data, dict):
         return None, ["the answer is not a JSON object"]
     _tidy(data)

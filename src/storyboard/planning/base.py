@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 __all__ = ["Completion", "PlanRequest", "Usage"]
 
@@ -24,6 +25,9 @@ class Completion:
     text: str
     input_tokens: int = 0
     output_tokens: int = 0
+    id: str | None = None  # the server's id for it (a chat completion's, a prediction's)
+    truncated: bool = False  # cut off at the output limit
+    refusal: str | None = None  # the model declined, saying this
 
 
 @dataclass
@@ -33,9 +37,12 @@ class Usage:
 
     input_tokens: int = 0
     output_tokens: int = 0
-    calls: int = 0
+    calls: list[Completion] = field(default_factory=list)  # every answer, billed or not
+    # Hears the id of a prediction (a Replicate model's) as soon as it exists, before anything
+    # waits on it: the job's ledger records it then.
+    on_created: Callable[[str], Awaitable[None]] | None = None
 
     def add(self, completion: Completion) -> None:
         self.input_tokens += completion.input_tokens
         self.output_tokens += completion.output_tokens
-        self.calls += 1
+        self.calls.append(completion)

@@ -14,6 +14,7 @@ from ..plan import LIMITS, Plan, PlannerInfo, PlanStyle
 from ..schemas import Scene, StoryboardEntry, clean_text
 from ..shots import CameraAngle, CameraMovement, ShotSize, Transition
 from .compose import compose_image_prompt
+from .rules import clip_words
 
 __all__ = [
     "BibleEntryEdit",
@@ -144,15 +145,24 @@ def apply_plan_edit(plan: Plan, edit: PlanEdit) -> Plan:
 
 
 def recompose(entries: list[StoryboardEntry], old: Plan, new: Plan, style: str) -> list[int]:
-    """Compose every scene's prompt under ``new``; where it differs from the prompt ``old``
-    composes, the scene takes the new prompt. Returns those scenes' numbers."""
+    """Compose every scene's prompt under ``new``; where the edit changes it, the scene takes
+    the new prompt (unless a person wrote the scene's prompt themselves). Then each drawn frame
+    is ``stale`` exactly when its prompt is no longer the one it was drawn from: an edit undone
+    leaves nothing stale. Returns the numbers of the scenes whose prompt changed."""
     changed = []
     for entry in entries:
         scene = entry.scene
+        if entry.prompt_overridden:
+            continue
         after = compose_image_prompt(scene, new, style)
         if after != compose_image_prompt(scene, old, style):
+            if entry.drawn_prompt is None and entry.image_url:
+                entry.drawn_prompt = scene.image_prompt  # drawn before prompts were kept
             scene.image_prompt = after
             changed.append(scene.scene_number)
+    for entry in entries:
+        entry.stale = bool(entry.image_url and entry.drawn_prompt is not None
+                           and entry.scene.image_prompt != entry.drawn_prompt)
     return changed
 
 
@@ -165,7 +175,7 @@ def apply_shot_edit(scene: Scene, edit: ShotEdit, plan: Plan, style: str) -> Non
             if character not in known:
                 raise InvalidRequestError("characters", f"no character {character!r} in the "
                                           f"plan (ids: {', '.join(sorted(known)) or 'none'})")
-    if edit.location is not None and plan.location(edit.location) is None:
+    if edit.location and plan.location(edit.location) is None:
         known_locations = ", ".join(loc.id for loc in plan.locations) or "none"
         raise InvalidRequestError("location", f"no location {edit.location!r} in the plan "
                                   f"(ids: {known_locations})")
@@ -173,6 +183,10 @@ def apply_shot_edit(scene: Scene, edit: ShotEdit, plan: Plan, style: str) -> Non
         value = getattr(edit, name)
         if name == "characters":
             value = list(dict.fromkeys(value or []))  # each character once, in the given order
+        elif name in ("location", "dialogue") and value == "":
+            value = None  # cleared
         setattr(scene, name, value)
     if edit.changes_the_picture:
+        if not scene.visual:  # a scene stored before plans: the camera sees what it says
+            scene.visual = clip_words(scene.description, LIMITS["visual"])
         scene.image_prompt = compose_image_prompt(scene, plan, style)

@@ -80,9 +80,10 @@ class LLMPlanner(abc.ABC):
                       + usage.output_tokens * self.output_price) / 1_000_000, 8)
 
     @abc.abstractmethod
-    async def complete(self, messages: Sequence[Message]) -> Completion:
-        """One turn: the model's answer to ``messages``. Raises ``RetryablePlanningError`` for
-        what another try may fix, ``PlanningError`` for what it cannot."""
+    async def complete(self, messages: Sequence[Message], usage: Usage) -> Completion:
+        """One turn: the model's answer to ``messages`` (a prediction it makes is told to
+        ``usage.on_created``). Raises ``RetryablePlanningError`` for what another try may fix,
+        ``PlanningError`` for what it cannot."""
 
     async def aclose(self) -> None:
         """Release connections."""
@@ -92,18 +93,29 @@ class LLMPlanner(abc.ABC):
         messages: list[Message] = [{"role": "system", "content": SYSTEM_PROMPT},
                                    {"role": "user", "content": plan_prompt(request)}]
         answer = await self._ask(messages, usage)
-        plan, problems = read_plan(answer, request, self._info(usage))
+        plan, problems = self._read(answer, request, usage)
         if problems:
             log.info("planning: %s's plan has %d problems (%s); asking once more", self.label,
                      len(problems), "; ".join(problems[:3]))
-            messages += [{"role": "assistant", "content": answer},
+            messages += [{"role": "assistant", "content": answer.text},
                          {"role": "user", "content": repair_prompt(problems)}]
             answer = await self._ask(messages, usage)
-            plan, problems = read_plan(answer, request, self._info(usage))
+            plan, problems = self._read(answer, request, usage)
         if plan is None:
             raise PlanningError(f"no usable plan after one repair ({'; '.join(problems[:3])})")
         plan.planner = self._info(usage)
         return plan
+
+    def _read(self, answer: Completion, request: PlanRequest,
+              usage: Usage) -> tuple[Plan | None, list[str]]:
+        if answer.refusal:
+            raise PlanningError(f"the model refused: {redact(answer.refusal)[:200]}")
+        plan, problems = read_plan(answer.text, request, self._info(usage))
+        if problems and answer.truncated:
+            problems.insert(0, f"the answer was cut off at the output limit "
+                               f"({self.settings.llm_max_tokens} tokens): keep every text short "
+                               "(or raise STORYBOARD_LLM_MAX_TOKENS)")
+        return plan, problems
 
     def _info(self, usage: Usage) -> PlannerInfo:
         return PlannerInfo(kind=self.kind, model=self.model, input_tokens=usage.input_tokens,
@@ -116,7 +128,7 @@ class LLMPlanner(abc.ABC):
         hint = getattr(exc, "retry_after", None)
         return max(delay, float(hint)) if hint else delay
 
-    async def _ask(self, messages: Sequence[Message], usage: Usage) -> str:
+    async def _ask(self, messages: Sequence[Message], usage: Usage) -> Completion:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.max_retries),
             wait=self._wait_seconds,
@@ -126,11 +138,11 @@ class LLMPlanner(abc.ABC):
         async for attempt in retrying:
             with attempt:
                 try:
-                    completion = await self.complete(messages)
+                    completion = await self.complete(messages, usage)
                 except RetryablePlanningError as exc:
                     log.warning("planning: %s attempt %d failed - %s", self.label,
                                 attempt.retry_state.attempt_number, exc)
                     raise
-                usage.add(completion)
-                return completion.text
+                usage.add(completion)  # billed, whatever it says
+                return completion
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover

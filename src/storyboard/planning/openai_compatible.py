@@ -13,13 +13,14 @@ the image retries' (``llm.py``).
 from __future__ import annotations
 
 import logging
+import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
 from ..config import Settings
 from ..errors import ConfigurationError, PlanningError, RetryablePlanningError
 from ..transport import parse_retry_after
-from .base import Completion
+from .base import Completion, Usage
 from .format import PLAN_SCHEMA, SCHEMA_NAME
 from .llm import DEFAULT_MODELS, LLMPlanner, Message, redact
 
@@ -51,11 +52,16 @@ class OpenAIPlanner(LLMPlanner):
                 "The openai planner needs STORYBOARD_LLM_API_KEY (or OPENAI_API_KEY) for "
                 f"{OPENAI_BASE_URL}; for a local server set STORYBOARD_LLM_BASE_URL")
         self._key = key
+        # The URL as messages show it: no user name, password or query (they may be secrets).
+        parts = urllib.parse.urlsplit(self.base_url)
+        netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port is not None else "")
+        self.shown_url = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
         # OpenAI's own API calls the output limit max_completion_tokens; servers that copied
         # the older API know only max_tokens.
         self._limit_name = ("max_completion_tokens" if self.base_url == OPENAI_BASE_URL
                             else "max_tokens")
-        self._schema_refused = False
+        self._schema_refused = False  # the server answered 400 to json_schema
+        self._temperature_refused = False  # ... or the model to a temperature (reasoning ones)
         import openai  # a second to import: only when this planner is used
 
         self._openai = openai
@@ -66,19 +72,16 @@ class OpenAIPlanner(LLMPlanner):
     async def aclose(self) -> None:
         await self._client.close()
 
-    async def complete(self, messages: Sequence[Message]) -> Completion:
-        structured = not self._schema_refused
+    async def complete(self, messages: Sequence[Message], usage: Usage) -> Completion:
         try:
-            response = await self._create(messages, structured)
+            response = await self._create(messages)
         except self._openai.BadRequestError as exc:
-            if not structured:
+            # Some servers and models refuse the schema (the prompt states the format too),
+            # and reasoning models a temperature: without what the refusal names, once more.
+            if not self._drop_refused(exc):
                 raise self._error(exc) from exc
-            # Some servers and models refuse json_schema: the prompt states the format too.
-            log.warning("planning: %s refused the response schema (%s); asking without it",
-                        self.label, self._status_text(exc))
-            self._schema_refused = True
             try:
-                response = await self._create(messages, structured=False)
+                response = await self._create(messages)
             except self._openai.OpenAIError as again:
                 raise self._error(again) from again
         except self._openai.OpenAIError as exc:
@@ -86,21 +89,39 @@ class OpenAIPlanner(LLMPlanner):
         choice = response.choices[0] if response.choices else None
         message = choice.message if choice is not None else None
         refusal = getattr(message, "refusal", None)
-        if refusal:
-            raise PlanningError(f"the model refused: {redact(str(refusal), self._key)[:200]}")
         text = (message.content if message is not None else None) or ""
         usage = response.usage
-        return Completion(text=text,
-                          input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-                          output_tokens=int(getattr(usage, "completion_tokens", 0) or 0))
+        return Completion(
+            text=text, id=getattr(response, "id", None) or None,
+            input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            output_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            truncated=getattr(choice, "finish_reason", None) == "length",
+            refusal=redact(str(refusal), self._key) if refusal else None)
 
-    async def _create(self, messages: Sequence[Message], structured: bool) -> Any:
+    def _drop_refused(self, exc: Exception) -> bool:
+        """Stop sending what a 400 says the server or model does not take (for the rest of
+        this process); False when it names nothing we can leave out."""
+        said = self._status_text(exc).lower()
+        dropped = []
+        if not self._schema_refused and any(w in said for w in ("response_format", "schema")):
+            self._schema_refused = True
+            dropped.append("the response schema")
+        if not self._temperature_refused and "temperature" in said:
+            self._temperature_refused = True
+            dropped.append("a temperature")
+        if dropped:
+            log.warning("planning: %s refused %s (%s); asking without", self.label,
+                        " and ".join(dropped), self._status_text(exc))
+        return bool(dropped)
+
+    async def _create(self, messages: Sequence[Message]) -> Any:
         extra: dict[str, Any] = {self._limit_name: self.settings.llm_max_tokens}
-        if structured:
+        if not self._schema_refused:
             extra["response_format"] = _RESPONSE_FORMAT
+        if not self._temperature_refused:
+            extra["temperature"] = _TEMPERATURE
         return await self._client.chat.completions.create(
-            model=self.model, messages=list(messages), temperature=_TEMPERATURE,
-            **extra)  # type: ignore[call-overload]
+            model=self.model, messages=list(messages), **extra)  # type: ignore[call-overload]
 
     def _status_text(self, exc: Exception) -> str:
         status = getattr(exc, "status_code", None)
@@ -114,7 +135,7 @@ class OpenAIPlanner(LLMPlanner):
         if isinstance(exc, openai.APITimeoutError):
             return RetryablePlanningError("no answer in time")
         if isinstance(exc, openai.APIConnectionError):
-            return RetryablePlanningError(f"cannot reach {self.base_url}")
+            return RetryablePlanningError(f"cannot reach {self.shown_url}")
         status = getattr(exc, "status_code", None)
         response = getattr(exc, "response", None)
         if status == 429 or (isinstance(status, int) and status >= 500) or status in (408, 409):
@@ -124,6 +145,6 @@ class OpenAIPlanner(LLMPlanner):
             return PlanningError(f"the server rejected the API key (HTTP {status}); check "
                                  "STORYBOARD_LLM_API_KEY")
         if status == 404:
-            return PlanningError(f"no model {self.model!r} at {self.base_url} (HTTP 404); check "
-                                 "STORYBOARD_LLM_MODEL")
+            return PlanningError(f"no model {self.model!r} at {self.shown_url} (HTTP 404); "
+                                 "check STORYBOARD_LLM_MODEL")
         return PlanningError(self._status_text(exc))

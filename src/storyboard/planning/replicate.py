@@ -22,7 +22,7 @@ from ..errors import (
     RetryablePlanningError,
 )
 from ..replicate.api import ModelRef, ReplicateAPI
-from .base import Completion
+from .base import Completion, Usage
 from .llm import DEFAULT_MODELS, LLMPlanner, Message, redact
 
 __all__ = ["ReplicatePlanner", "transcript"]
@@ -69,13 +69,14 @@ class ReplicatePlanner(LLMPlanner):
         if self._owns_api:
             await self._api.aclose()
 
-    async def complete(self, messages: Sequence[Message]) -> Completion:
+    async def complete(self, messages: Sequence[Message], usage: Usage) -> Completion:
         system, prompt = transcript(messages)
         inputs = {"prompt": prompt, "system_prompt": system, "temperature": _TEMPERATURE,
                   self._limit_name: self.settings.llm_max_tokens}
         try:
             prediction = await self._api.run(self._ref, inputs,
-                                             cancel_after=self.settings.parsing_timeout)
+                                             cancel_after=self.settings.parsing_timeout,
+                                             on_created=usage.on_created)
         except AccountError as exc:
             raise PlanningError(str(exc)) from exc
         except RetryableImageError as exc:  # the shared client's tree: see replicate/api.py
@@ -89,5 +90,5 @@ class ReplicatePlanner(LLMPlanner):
         output = prediction.get("output")
         text = "".join(str(p) for p in output) if isinstance(output, list) else str(output or "")
         metrics = prediction.get("metrics")
-        return Completion(text=text, input_tokens=_tokens(metrics, "input_token_count"),
+        return Completion(text=text, id=pid, input_tokens=_tokens(metrics, "input_token_count"),
                           output_tokens=_tokens(metrics, "output_token_count"))

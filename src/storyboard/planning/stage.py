@@ -69,15 +69,16 @@ def _reason(exc: BaseException, planner: LLMPlanner, timeout: float) -> str:
     return f"{planner.label}: {what}"
 
 
-async def plan_job(request: PlanRequest, planner: LLMPlanner | None,
-                   settings: Settings) -> tuple[Plan, list[Scene]]:
+async def plan_job(request: PlanRequest, planner: LLMPlanner | None, settings: Settings,
+                   usage: Usage | None = None) -> tuple[Plan, list[Scene]]:
     """The plan for ``request`` and the storyboard's scenes: the language model's when it gives
     a usable one within ``PARSING_TIMEOUT``, else the rules'. Raises ``InvalidRequestError``
-    only for input the rules refuse."""
+    only for input the rules refuse. Every call to the model is added to ``usage`` (the
+    caller's: what a stage stopped midway had used is still known)."""
     rules_plan, rules_scenes = plan_by_rules(request.prompt, request.duration, request.style)
     if planner is None:
         return rules_plan, rules_scenes
-    usage = Usage()
+    usage = usage if usage is not None else Usage()
     try:
         async with asyncio.timeout(settings.parsing_timeout):
             plan = await planner.plan(request, usage)

@@ -138,16 +138,19 @@ class ReplicateAPI(HttpClient):
 
     # --- a whole answer, for language models ---------------------------------------------------
 
-    async def run(self, model: ModelRef, inputs: dict[str, Any], *,
-                  cancel_after: float) -> dict[str, Any]:
+    async def run(self, model: ModelRef, inputs: dict[str, Any], *, cancel_after: float,
+                  on_created: Callable[[str], Awaitable[None]] | None = None,
+                  ) -> dict[str, Any]:
         """Create a prediction of ``model`` and wait for its final status; returns it (whatever
         that status). A language model streams its output into ``output`` while it works, so
-        only a final status means the answer is whole. Cancelling the caller cancels the
-        prediction; ``cancel_after`` seconds bounds it on Replicate's side too."""
+        only a final status means the answer is whole. ``on_created`` hears the prediction's id
+        before anything waits on it. Cancelling the caller cancels the prediction;
+        ``cancel_after`` seconds bounds it on Replicate's side too, and the create's own wait
+        ends before then, so the id is known in time to cancel."""
         body: dict[str, Any] = {"input": inputs}
         if model.version:
             body["version"] = model.version
-        wait = self._settings.replicate_wait
+        wait = max(1, min(self._settings.replicate_wait, math.floor(cancel_after) - 1))
         headers = {**self._auth(), "Prefer": f"wait={wait}",
                    "Cancel-After": f"{max(5, math.ceil(cancel_after))}s"}
         timeout = httpx.Timeout(10.0, read=wait + 5.0, pool=None)
@@ -156,6 +159,8 @@ class ReplicateAPI(HttpClient):
         prediction = self._parse(response, "create", missing_model=model)
         pid = prediction["id"]
         try:
+            if on_created is not None:
+                await on_created(pid)
             return await self._wait_for(prediction, lambda p: p["status"] in FINAL)
         except asyncio.CancelledError:
             await self._cancel_quietly(pid)
