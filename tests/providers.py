@@ -30,6 +30,8 @@ class ScriptedProvider:
     calls: list[ImageRequest] = field(default_factory=list)
     cancelled: list[int] = field(default_factory=list)  # scenes whose call was cancelled
     closed: bool = False
+    # How each prediction ended, for the ledger's settling (``prediction_outcome``).
+    outcomes: dict[str, tuple[str, float]] = field(default_factory=dict)
 
     async def generate(
         self, request: ImageRequest, *, on_prediction: PredictionCallback | None = None
@@ -38,12 +40,15 @@ class ScriptedProvider:
         if self.on_call:
             self.on_call(request)
         number = request.scene.scene_number if request.scene else 1
+        pid = f"pred-{number}-{len(self.calls)}"
+        self.outcomes[pid] = ("canceled", 0.0)  # until it ends otherwise
         if on_prediction is not None:
-            await on_prediction(f"pred-{number}-{len(self.calls)}")
+            await on_prediction(pid)
         outcomes = self.script.get(number, [])
         attempt = sum(1 for c in self.calls if c.scene and c.scene.scene_number == number)
         outcome = outcomes[attempt - 1] if attempt <= len(outcomes) else None
         if isinstance(outcome, ImageGenerationError):
+            self.outcomes[pid] = ("failed", 0.0)
             raise outcome
         try:
             if isinstance(outcome, float | int):
@@ -53,9 +58,13 @@ class ScriptedProvider:
         except asyncio.CancelledError:
             self.cancelled.append(number)  # what a real provider would cancel upstream
             raise
+        self.outcomes[pid] = ("succeeded", self.price_per_image)
         return ImageResult(data=render_sketch(request), extension="png",
                            source_url=f"https://replicate.delivery/fake/{number}.png",
-                           cost=self.price_per_image)
+                           prediction_id=pid, cost=self.price_per_image)
+
+    async def prediction_outcome(self, prediction_id: str) -> tuple[str, float] | None:
+        return self.outcomes.get(prediction_id)
 
     async def aclose(self) -> None:
         self.closed = True

@@ -48,7 +48,8 @@ def test_db_upgrade_creates_schema(settings: Settings) -> None:
     assert result.returncode == 0, result.stderr
     db = settings.data_dir / "storyboard.db"
     assert _columns(db) == BASE_COLUMNS | SPEC_COLUMNS | {"lease_owner", "lease_expires_at",
-                                                         "dispatched_at", "plan"}
+                                                         "dispatched_at", "plan",
+                                                         "possible_cost"}
     again = _cli("db", "upgrade")
     assert again.returncode == 0 and "Database at head" in again.stdout
 
@@ -88,3 +89,27 @@ def test_table_without_some_spec_columns_added_by_hand(settings: Settings) -> No
         conn.execute("ALTER TABLE generated_videos ADD COLUMN progress TEXT")
     assert _cli("db", "upgrade").returncode == 0
     assert _columns(db) >= BASE_COLUMNS | SPEC_COLUMNS
+
+
+def test_the_ledger_starts_where_jobs_made_before_it_were(settings: Settings) -> None:
+    """A job that recorded its cost before the prediction ledger existed keeps it: the upgrade
+    gives it one 'earlier' row, so the ledger's sum is the job's cost from then on."""
+    from alembic import command
+
+    from storyboard.db.engine import _create
+    from storyboard.db.ledger import job_costs, job_ledger
+    from storyboard.db.migrate import alembic_config
+
+    engine = _create(settings.resolved_database_url, settings)
+    command.upgrade(alembic_config(engine), "0004_plans")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO generated_videos (prompt, status, created_at, updated_at, actual_cost, "
+            "estimated_cost, approved) VALUES ('before', 'storyboard_ready', '2026-11-30 10:00:00',"
+            " '2026-11-30 10:01:00', 0.018, 0.018, 0)")
+    command.upgrade(alembic_config(engine), "head")
+    (row,) = job_ledger(engine, 1)
+    assert (row.kind, row.status, row.billed_cost, row.possible_cost) == (
+        "earlier", "succeeded", 0.018, 0.0)
+    assert job_costs(engine, 1) == (0.018, 0.0)
+    engine.dispose()

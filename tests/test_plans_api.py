@@ -329,3 +329,112 @@ def test_the_server_says_which_planners_it_has(api: httpx.Client) -> None:
     offline = get_settings(llm_base_url=None, llm_api_key=None)
     with client(offline, dispatch=ThreadDispatch(offline, ScriptedProvider())) as c:
         assert c.get("/api/v2/planning").json() == {"default": "rules", "llm": None}
+
+
+# --- after review ---------------------------------------------------------------------------
+
+
+def test_a_fallback_is_still_said_when_the_storyboard_is_ready(api: httpx.Client,
+                                                               fake_llm: FakeLLM) -> None:
+    fake_llm.answer("not a plan", times=2)
+    job = story(api)
+    assert job["status"] == "storyboard_ready"
+    assert job["progress"]["message"].startswith("Storyboard ready - planned with the rules (")
+    assert job["plan"]["planner"]["fallback_reason"] in job["progress"]["message"]
+
+
+def test_a_hand_written_prompt_is_kept_and_an_undone_edit_leaves_nothing_stale(
+        api: httpx.Client) -> None:
+    job = story(api)
+    job_id = job["job_id"]
+    mine = "A lighthouse in watercolour, seen from the sea, no people"
+    api.post(f"/api/v2/jobs/{job_id}/scenes/1/regenerate", json={"image_prompt": mine})
+    wait_for(api, job_id)
+    edited = api.patch(f"/api/v2/jobs/{job_id}/plan",
+                       json={"style": {"palette": "teal and amber"}}).json()
+    assert edited["storyboard"][0]["scene"]["image_prompt"] == mine  # a person's own words
+    assert not edited["storyboard"][0]["stale"]
+    assert all(e["stale"] for e in edited["storyboard"][1:])
+    undone = api.patch(f"/api/v2/jobs/{job_id}/plan",
+                       json={"style": {"palette": job["plan"]["style"]["palette"]}}).json()
+    assert not any(e["stale"] for e in undone["storyboard"])  # drawn from these very prompts
+    assert api.post(f"/api/v2/jobs/{job_id}/rerender", json={"scenes": "stale"}).status_code == 409
+
+
+def test_a_cancelled_plan_has_no_frames_posing_as_images(api: httpx.Client,
+                                                         provider: ScriptedProvider) -> None:
+    job = story(api, review_plan=True)
+    job_id = job["job_id"]
+    cancelled = api.post(f"/api/v2/jobs/{job_id}/cancel").json()
+    assert all(e["image_url"] is None for e in cancelled["storyboard"])
+    api.post(f"/api/v2/jobs/{job_id}/scenes/1/regenerate")
+    after = wait_for(api, job_id)
+    assert after["storyboard"][0]["generation_status"] == "completed"
+    assert all(e["generation_status"] == "failed" and e["image_url"] is None
+               for e in after["storyboard"][1:])
+    assert len(provider.calls) == 1
+
+
+def test_shot_fields_on_a_storyboard_made_before_plans_keep_its_subject(
+        settings: Settings) -> None:
+    from storyboard import generate_storyboard_task, save_generated_video
+    from storyboard.db import update_job
+
+    provider = ScriptedProvider()
+    job_id = save_generated_video("A robot exploring Mars", "", "v2",
+                                  {"duration": 15, "style": "cinematic"}, "pending")
+    generate_storyboard_task(job_id, settings=settings, provider=provider)
+    # As a job stored before plans: no plan, scenes without shot fields.
+    engine = get_engine(settings)
+    row = get_job_row(engine, job_id)
+    assert row is not None
+    legacy = [{"scene": {k: v for k, v in e["scene"].items()
+                         if k in ("scene_number", "description", "duration", "image_prompt")},
+               **{k: v for k, v in e.items() if k != "scene"}}
+              for e in json.loads(row.storyboard_data or "[]")]
+    update_job(engine, job_id, plan=None, storyboard_data=json.dumps(legacy))
+    with client(settings, dispatch=ThreadDispatch(settings, provider)) as c:
+        response = c.post(f"/api/v2/jobs/{job_id}/scenes/1/regenerate",
+                          json={"shot_size": "close_up"})
+        assert response.status_code == 202, response.text
+        scene = wait_for(c, job_id)["storyboard"][0]["scene"]
+    assert scene["image_prompt"].startswith("Close-up on the face. Opening scene: A robot")
+
+
+def test_an_edit_made_meanwhile_is_not_undone(api: httpx.Client) -> None:
+    """Two people edit the same storyboard: the later write, made from what it read before the
+    other's edit, is refused instead of silently undoing it."""
+    from storyboard.db import update_job
+
+    job = story(api)
+    job_id = job["job_id"]
+    engine = get_engine(get_settings())
+    before = get_job_row(engine, job_id)
+    assert before is not None
+    api.patch(f"/api/v2/jobs/{job_id}/plan", json={"style": {"look": "noir"}})
+    assert not update_job(engine, job_id, unchanged_since=before.updated_at,
+                          storyboard_data=before.storyboard_data)
+    assert "Noir" in api.get(f"/api/v2/jobs/{job_id}").json()["storyboard"][0]["scene"][
+        "image_prompt"]
+
+
+def test_clearing_a_scenes_location_and_asking_for_a_model_a_worker_lacks(
+        api: httpx.Client, llm_settings: Settings) -> None:
+    job = story(api)
+    job_id = job["job_id"]
+    cleared = api.post(f"/api/v2/jobs/{job_id}/scenes/2/regenerate", json={"location": ""})
+    assert cleared.status_code == 202
+    after = wait_for(api, job_id)
+    assert "location" not in after["storyboard"][1]["scene"]  # cleared (unset fields are left out)
+    # A server with a language model takes "llm"; a worker without one plans with the rules
+    # and says why.
+    from storyboard import generate_storyboard_task, save_generated_video
+
+    offline = get_settings(llm_base_url=None, llm_api_key=None)
+    job_id = save_generated_video(LIGHTHOUSE, "", "v2", {"duration": 15, "planner": "llm"},
+                                  "pending")
+    generate_storyboard_task(job_id, settings=offline, provider=ScriptedProvider())
+    row = get_job_row(get_engine(offline), job_id)
+    assert row is not None and row.plan is not None
+    assert "no language model is configured" in json.loads(row.plan)["planner"][
+        "fallback_reason"]

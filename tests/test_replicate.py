@@ -614,7 +614,7 @@ def test_an_attempt_whose_create_went_unanswered_is_followed_by_a_lookup(
         fake.reset()
         fake.plan(latency=0.1, answer_delay=2.0)
 
-        async def main() -> ImageResult:
+        async def main(unique: bool = unique) -> ImageResult:
             request = ImageRequest("p", seed=7, unique_inputs=unique)
             async with ReplicateClient(settings=settings_for(fake, replicate_wait=60)) as client:
                 with pytest.raises(TimeoutError):
@@ -660,7 +660,7 @@ def test_a_listing_older_than_the_loss_is_not_reused(fake: FakeReplicate) -> Non
             await asyncio.to_thread(lose_a_prediction, fake, ImageRequest("p", seed=2))
             return first, await client.generate(lost_request(since, seed=2))
 
-    first, second = asyncio.run(main())
+    _, second = asyncio.run(main())
     assert second.prediction_id == list(fake.predictions)[1]  # the lost one, not a new one
     assert list_requests(fake) == 2 and len(fake.creations) == 2
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import threading
 from pathlib import Path
 
@@ -116,11 +115,11 @@ def test_statuses_follow_the_spec_workflow(settings: Settings) -> None:
     written: list[str] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        match = re.match(r"UPDATE generated_videos SET (.*?) WHERE", statement)
-        if match:
-            columns = [c.split("=")[0].strip() for c in match.group(1).split(", ")]
-            if "status" in columns:
-                written.append(parameters[columns.index("status")])
+        # The value bound to the SET clause's status (the WHERE clause's are "status_1" ...).
+        if statement.startswith("UPDATE generated_videos SET"):
+            status = context.compiled.params.get("status")
+            if status is not None:
+                written.append(status)
 
     event.listen(rt.engine, "before_cursor_execute", record)
     try:

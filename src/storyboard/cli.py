@@ -1,4 +1,4 @@
-"""The ``storyboard`` command: generate, serve, worker, db upgrade.
+"""The ``storyboard`` command: generate, serve, worker, costs, db upgrade.
 
 Errors become one line on stderr and a non-zero exit status here, nowhere else.
 """
@@ -120,8 +120,8 @@ def generate(
     plan = load_plan(row)
     if entries:
         _print_storyboard(settings, entries, plan)
-    if plan is not None:
-        _print_planner(plan, settings)
+        if plan is not None:
+            _print_planner(plan, settings)
         sheet = write_contact_sheet(settings.media_dir, job_id, request.prompt, entries)
         out.print(f"Images and contact sheet: [bold]{escape(str(sheet.parent))}[/]\n"
                   f"Open [bold]{escape(str(sheet))}[/] to review.", highlight=False)
@@ -373,6 +373,53 @@ def worker(
         eventloop.run(main())
     except StoryboardError as exc:
         raise _fail(str(exc)) from exc
+
+
+@app.command()
+def costs(
+    since: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--since", help="Only spend on or after this day (YYYY-MM-DD, UTC).")] = None,
+) -> None:
+    """What was spent, from the prediction ledger: totals by day and by job."""
+    from datetime import date
+
+    from .db import ledger
+
+    day = None
+    if since is not None:
+        try:
+            day = date.fromisoformat(since)
+        except ValueError as exc:
+            raise _fail(f"--since: {since!r} is not a day like 2026-12-01", 2) from exc
+    settings = _settings()
+    try:
+        days, jobs = ledger.spend(get_engine(settings), since=day)
+    except StoryboardError as exc:
+        raise _fail(str(exc)) from exc
+    if not days:
+        out.print(f"No spend{f' since {day}' if day else ''}.", highlight=False)
+        return
+    by_day = Table(title="Spend by day (UTC)")
+    for name, justify in (("Day", "left"), ("Predictions", "right"), ("Billed", "right"),
+                          ("Possible", "right")):
+        by_day.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for row in days:
+        by_day.add_row(row.key, str(row.predictions), usd(row.billed),
+                       usd(row.possible) if row.possible else "")
+    by_job = Table(title="Spend by job")
+    for name, justify in (("Job", "right"), ("Prompt", "left"), ("Predictions", "right"),
+                          ("Billed", "right"), ("Possible", "right")):
+        by_job.add_column(name, justify=justify, no_wrap=name != "Prompt",  # type: ignore[arg-type]
+                          ratio=1 if name == "Prompt" else None)
+    for row in jobs:
+        by_job.add_row(row.key, Text(row.label[:80]), str(row.predictions), usd(row.billed),
+                       usd(row.possible) if row.possible else "")
+    out.print(by_day)
+    out.print(by_job)
+    billed, possible = sum(r.billed for r in days), sum(r.possible for r in days)
+    out.print(f"Total billed {usd(billed)}"
+              + (f", and up to {usd(possible)} more not known (lost answers)" if possible else ""),
+              highlight=False)
 
 
 @db_app.command("upgrade")

@@ -95,10 +95,12 @@ class GenerationRequest(BaseModel):
         max_length=MAX_PROMPT_LENGTH,
         description=f"What the video is about (1-{MAX_PROMPT_LENGTH} characters).",
     )
+    # Strict: "30" is not a duration and true is not a seed (lax parsing would read both).
     duration: int = Field(
         default=30,
         ge=MIN_DURATION,
         le=MAX_DURATION,
+        strict=True,
         description=f"Video length in seconds ({MIN_DURATION}-{MAX_DURATION}).",
     )
     style: str = Field(
@@ -109,7 +111,8 @@ class GenerationRequest(BaseModel):
     )
     aspect_ratio: AspectRatio = Field(default="16:9", description="Frame shape of every image.")
     seed: int | None = Field(
-        default=None, ge=0, le=2**31 - 1, description="Fixes the images for repeatable runs."
+        default=None, ge=0, le=2**31 - 1, strict=True,
+        description="Fixes the images for repeatable runs.",
     )
     planner: Literal["auto", "rules", "llm"] = Field(
         default="auto",
@@ -118,6 +121,7 @@ class GenerationRequest(BaseModel):
     )
     review_plan: bool = Field(
         default=False,
+        strict=True,
         description="Stop after planning (status plan_ready, free sketch frames) so the plan "
         "can be edited; POST /api/v2/jobs/{id}/render then makes the images.",
     )
@@ -181,8 +185,12 @@ class StoryboardEntry(BaseModel):
     seed: int | None = None
     versions: list[ImageVersion] = Field(default_factory=list)
     # The plan changed under this frame (a character's look, the style ...): its image prompt
-    # is new but its image was drawn from the old one. Cleared when the frame is redrawn.
+    # is no longer the one its image was drawn from (``drawn_prompt``). Cleared when the frame
+    # is redrawn. A prompt a person wrote themselves (``prompt_overridden``) is left as it is
+    # by edits of the plan.
     stale: bool = False
+    drawn_prompt: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    prompt_overridden: bool = Field(default=False, exclude_if=lambda value: value is False)
 
 
 class VideoProgress(BaseModel):
@@ -206,6 +214,11 @@ class JobResponse(BaseModel):
     video_url: str | None = None
     estimated_cost: float = 0.0
     actual_cost: float | None = None
+    # True when some predictions may have been billed though we cannot tell (a create whose
+    # answer was lost and could not be found again): ``cost_upper_bound`` is then the most
+    # the job can have cost (see GET /api/v2/jobs/{id}/costs).
+    cost_uncertain: bool = False
+    cost_upper_bound: float | None = None
     created_at: datetime
     updated_at: datetime
     approved: bool = False

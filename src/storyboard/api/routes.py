@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 
-from ..db import count_jobs, list_jobs, require_job_row
+from ..db import count_jobs, ledger, list_jobs, require_job_row
 from ..errors import InvalidRequestError
 from ..jobs.records import create_storyboard_job
 from ..planning import LLM_SETTINGS_HINT, llm_kind, planner_kind
@@ -55,6 +55,31 @@ def jobs(
         "total": count_jobs(engine, status=value),
         "limit": limit,
         "offset": offset,
+    }
+
+
+@router.get("/jobs/{job_id}/costs", summary="A job's prediction ledger")
+def job_costs(job_id: JobId, engine: EngineDep) -> dict[str, Any]:
+    """Every prediction the job made or adopted (images, and its plan's language-model calls),
+    with what each was billed (``billed_cost``) or may have been (``possible_cost``: an outcome
+    not known, a create whose answer was lost and could not be found again). ``actual_cost`` is
+    the sum of ``billed_cost``; ``cost_uncertain`` says some cost is not known."""
+    row = require_job_row(engine, job_id)
+    rows = ledger.job_ledger(engine, job_id)
+    possible = round(sum(r.possible_cost for r in rows), 6)
+    return {
+        "job_id": job_id,
+        "actual_cost": round(sum(r.billed_cost for r in rows), 6),
+        "possible_cost": possible,
+        "cost_uncertain": possible > 0,
+        "estimated_cost": row.estimated_cost,
+        "predictions": [
+            {"scene_number": r.scene_number, "version": r.version, "kind": r.kind,
+             "provider": r.provider, "model": r.model, "prediction_id": r.prediction_id,
+             "status": r.status, "billed_cost": r.billed_cost, "possible_cost": r.possible_cost,
+             "created_at": r.created_at, "finished_at": r.finished_at}
+            for r in rows
+        ],
     }
 
 

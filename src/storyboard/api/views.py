@@ -45,6 +45,9 @@ def job_response(row: GeneratedVideo) -> JobResponse:
         video_url=row.video_url,  # as stored: the spec creates jobs with ""
         estimated_cost=row.estimated_cost or 0.0,
         actual_cost=row.actual_cost,
+        cost_uncertain=bool(row.possible_cost),
+        cost_upper_bound=(round((row.actual_cost or 0.0) + row.possible_cost, 6)
+                          if row.possible_cost else None),
         created_at=row.created_at,
         updated_at=row.updated_at or row.created_at,
         approved=bool(row.approved),

@@ -1,5 +1,6 @@
 """Persistence: the ``generated_videos`` table, engines, migrations and job queries."""
 
+from . import ledger
 from .engine import dispose_engines, get_engine
 from .jobs import (
     FINAL_STATUSES,
@@ -42,6 +43,7 @@ __all__ = [
     "get_job_row",
     "job_as_dict",
     "leased_jobs",
+    "ledger",
     "list_jobs",
     "release_lease",
     "release_statement",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, Update, func, select, update
@@ -99,10 +99,13 @@ def update_statement(
     unless_status: Iterable[str] = (),
     only_status: Iterable[str] = (),
     held_by: str | None = None,
+    unchanged_since: datetime | None = None,
     values: dict[str, Any],
 ) -> Update:
     """The conditional UPDATE behind ``update_job`` (and the batched writer)."""
     stmt = update(GeneratedVideo).where(GeneratedVideo.id == job_id)
+    if unchanged_since is not None:
+        stmt = stmt.where(GeneratedVideo.updated_at == unchanged_since)
     unless, only = tuple(unless_status), tuple(only_status)
     if unless:
         stmt = stmt.where(GeneratedVideo.status.not_in(unless))
@@ -120,17 +123,20 @@ def update_job(
     unless_status: Iterable[str] = (),
     only_status: Iterable[str] = (),
     held_by: str | None = None,
+    unchanged_since: datetime | None = None,
     **values: Any,
 ) -> bool:
     """Write ``values`` and ``updated_at`` in one statement; returns whether a row changed.
 
     ``unless_status`` / ``only_status`` make the write conditional on the status at that moment,
     so a job cancelled by someone else is never overwritten by a late progress write;
-    ``held_by`` on the lease holder, so a run that lost its job never writes over the new run's.
+    ``held_by`` on the lease holder, so a run that lost its job never writes over the new run's;
+    ``unchanged_since`` on the row's ``updated_at`` being the one read, so of two people's
+    edits of the same storyboard the later one fails instead of undoing the first.
     """
     values.setdefault("updated_at", utcnow())
     stmt = update_statement(job_id, unless_status=unless_status, only_status=only_status,
-                            held_by=held_by, values=values)
+                            held_by=held_by, unchanged_since=unchanged_since, values=values)
     with engine.begin() as conn:
         return conn.execute(stmt).rowcount > 0
 

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, DateTime, Float, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "GeneratedVideo", "UTCDateTime", "utcnow"]
+__all__ = ["Base", "GeneratedVideo", "Prediction", "UTCDateTime", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -54,6 +64,8 @@ class GeneratedVideo(Base):
     approved: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     estimated_cost: Mapped[float] = mapped_column(Float, default=0.0, server_default="0.0")
+    # What the job was billed: the sum of its ledger's billed rows (``predictions``), written in
+    # the same transaction as every ledger change.
     actual_cost: Mapped[float | None] = mapped_column(Float)
     error_message: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -65,3 +77,34 @@ class GeneratedVideo(Base):
     # The plan (JSON ``Plan``): the story bible and who planned it. Its scenes are the
     # storyboard's, so they are kept there only.
     plan: Mapped[str | None] = mapped_column(Text)
+    # What it may have been billed beyond ``actual_cost``: predictions whose outcome is not
+    # known (a create whose answer was lost and could not be found again, one still running).
+    possible_cost: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+
+
+class Prediction(Base):
+    """The prediction ledger: one row per prediction (image or plan) a job created or adopted,
+    written before waiting on it; a job's ``actual_cost`` is the sum of its ``billed_cost``."""
+
+    __tablename__ = "predictions"
+    __table_args__ = (
+        # One row per prediction, however many runs and workers see it.
+        UniqueConstraint("provider", "prediction_id", name="uq_predictions_provider_id"),
+        Index("ix_predictions_job", "job_id"),
+        Index("ix_predictions_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    scene_number: Mapped[int | None] = mapped_column(Integer)  # None: the job's plan
+    version: Mapped[int | None] = mapped_column(Integer)  # which image of the scene it was for
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # image | plan | earlier
+    provider: Mapped[str] = mapped_column(String(32), nullable=False)
+    model: Mapped[str | None] = mapped_column(String(200))
+    # None: a create whose answer never came (it may exist, unseen).
+    prediction_id: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(32), nullable=False)
+    billed_cost: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    possible_cost: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

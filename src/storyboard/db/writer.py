@@ -11,17 +11,22 @@ is a full snapshot of the columns it sets, so the merged write leaves the row ex
 one would (never merged into: a write that changes the status or lease owner, which conditions
 test). A job's writes are never reordered. If a batch's transaction fails, its writes are retried
 one by one, so a bad write fails only its own caller.
+
+A write may carry ledger statements (``db/ledger.py``): they run first, in the same
+transaction, whatever the job update's condition says (a prediction made is billed even if the
+run that made it has lost its job), so the job's cost columns, set from the ledger in the same
+statement, always match it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, Update
+from sqlalchemy import Engine, Executable, Update
 
 from .jobs import update_statement
 from .models import utcnow
@@ -39,6 +44,7 @@ class _Write:
     values: dict[str, Any]
     waiters: list[asyncio.Future[bool]] = field(default_factory=list)
     given: Update | None = None  # a ready-made statement (never merged)
+    ledger: list[Executable] = field(default_factory=list)  # run first, unconditionally
 
     def settle(self, outcome: bool | BaseException) -> None:
         """Hand the commit's outcome (changed or not, or the error) to every caller."""
@@ -79,10 +85,12 @@ class JobWriter:
         unless_status: Iterable[str] = (),
         held_by: str | None = None,
         touch: bool = True,
+        ledger: Sequence[Executable] = (),
         **values: Any,
     ) -> bool:
         """Like ``update_job``: write ``values`` (and ``updated_at`` when ``touch``) if the
-        condition holds at commit time; returns whether the row changed, after the commit."""
+        condition holds at commit time; returns whether the row changed, after the commit.
+        ``ledger`` statements run first in the same transaction, unconditionally."""
         if touch:
             values.setdefault("updated_at", utcnow())
         condition = (tuple(only_status), tuple(unless_status), held_by)
@@ -92,8 +100,10 @@ class JobWriter:
             # Merging is exact only when the earlier write leaves the condition's columns as
             # they were: then the later write's condition sees what it would have seen.
             last.values.update(values)
+            last.ledger.extend(ledger)
             return await self._wait(last)
-        return await self._wait(self._enqueue(_Write(job_id, condition, values)))
+        return await self._wait(self._enqueue(_Write(job_id, condition, values,
+                                                     ledger=list(ledger))))
 
     async def execute(self, job_id: int, statement: Update) -> bool:
         """Run a ready-made UPDATE of job ``job_id`` (a claim, a lease release) in the next
@@ -164,7 +174,7 @@ class JobWriter:
         return results
 
     def _transaction(self, batch: list[_Write]) -> list[bool]:
-        if len(batch) == 1 and self._engine.dialect.name == "postgresql":
+        if len(batch) == 1 and not batch[0].ledger and self._engine.dialect.name == "postgresql":
             # One statement is its own transaction: autocommit saves PostgreSQL the separate
             # BEGIN and COMMIT round trips (a quiet worker's writes mostly come one at a time).
             # Not for SQLite, where switching the mode costs PRAGMAs and a commit is local.
@@ -173,6 +183,10 @@ class JobWriter:
                 results = [conn.execute(batch[0].statement()).rowcount > 0]
         else:
             with self._engine.begin() as conn:
-                results = [conn.execute(write.statement()).rowcount > 0 for write in batch]
+                results = []
+                for write in batch:
+                    for statement in write.ledger:
+                        conn.execute(statement)
+                    results.append(conn.execute(write.statement()).rowcount > 0)
         self.transactions += 1
         return results

@@ -17,11 +17,34 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..schemas import Scene
 
-__all__ = ["ImageProvider", "ImageRequest", "ImageResult", "LostSearch", "PredictionCallback"]
+__all__ = [
+    "ImageProvider",
+    "ImageRequest",
+    "ImageResult",
+    "LostSearch",
+    "PredictionCallback",
+    "PredictionReport",
+]
 
 # Called with the provider's prediction id as soon as it exists, before waiting on it, so a
 # crashed job can resume that prediction instead of paying for a new one.
 PredictionCallback = Callable[[str], Awaitable[None]]
+
+
+class PredictionReport(Protocol):
+    """What a provider tells the job's prediction ledger beyond ``on_prediction``: about
+    creates whose answers never came, so that a prediction that may be billed is never hidden.
+    Calls are quick and synchronous: the job records them with its next write."""
+
+    def unanswered(self) -> None:
+        """A create was sent and its answer lost: a prediction may exist, unseen."""
+
+    def found(self, prediction_id: str, status: str) -> None:
+        """Looking for a lost create found it: prediction ``prediction_id``, now ``status``."""
+
+    def not_found(self, *, complete: bool) -> None:
+        """Looking for a lost create found nothing: in a ``complete`` listing (it was never
+        made), or the listing could not be read (it may exist, and be billed)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +78,8 @@ class ImageRequest:
     # The seed was drawn at random for this scene, so a prediction with exactly these inputs can
     # only be this scene's: a provider may adopt one it finds (never for a seed two jobs share).
     unique_inputs: bool = False
+    # Where lost creates and found predictions are reported, for the job's ledger.
+    report: PredictionReport | None = None
 
     def model_input(self) -> dict[str, Any]:
         """The inputs every Flux-style model takes (Replicate's and a Cog server's): one image."""
@@ -82,7 +107,9 @@ class ImageResult:
 
 @runtime_checkable
 class ImageProvider(Protocol):
-    """Makes images. Implementations: sketch (offline), replicate, cog."""
+    """Makes images. Implementations: sketch (offline), replicate, cog. A provider that can
+    tell how a prediction ended also has ``async prediction_outcome(prediction_id) ->
+    (status, billed) | None`` (the job settles its ledger with it)."""
 
     name: str
     price_per_image: float

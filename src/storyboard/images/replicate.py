@@ -31,7 +31,7 @@ from ..errors import PermanentImageError, RetryableImageError
 from ..replicate.api import FINAL, RUNNING, ModelRef, ReplicateAPI, unsent, valid_prediction_id
 from ..replicate.lost import LostPredictions, lost_key
 from ..transport import parse_retry_after
-from .base import ImageRequest, ImageResult, PredictionCallback
+from .base import ImageRequest, ImageResult, PredictionCallback, PredictionReport
 from .download import DownloadError, download_image, first_output_url, flagged_as_nsfw
 
 __all__ = [
@@ -130,6 +130,7 @@ class ReplicateClient(ReplicateAPI):
         self._ref = ModelRef.parse(self._model, setting="STORYBOARD_IMAGE_MODEL",
                                    default=FLUX_SCHNELL)
         self._version = self._ref.version
+        self.model = self._model  # as the ledger names it
         self._lost = LostPredictions(self, self._ref.slug)
         self._create_url = self.create_url(self._ref)
         # The wait must end before the job's per-attempt timeout, or the attempt is cancelled
@@ -170,11 +171,16 @@ class ReplicateClient(ReplicateAPI):
             key = lost_key(inputs)
             search = self._lost.search_for(key, request.find_lost)
             if search is not None and key is not None:
-                found = await self._lost.find(key, search)
+                found, complete = await self._lost.find(key, search)
+                if request.report is not None:
+                    if found is not None:
+                        request.report.found(found["id"], found["status"])
+                    else:
+                        request.report.not_found(complete=complete)
                 prediction = None if found is None else await self._worth_resuming(found)
                 self._lost.forget(key)
         if prediction is None:
-            prediction = await self._create(inputs, request.unique_inputs)
+            prediction = await self._create(inputs, request.unique_inputs, request.report)
         pid: str = prediction["id"]
         if self._finished(prediction):
             # `Prefer: wait` brought the result: nothing is left to wait on, so the id is
@@ -234,10 +240,19 @@ class ReplicateClient(ReplicateAPI):
 
     # --- the prediction's life -----------------------------------------------------------------
 
-    async def _create(self, inputs: dict[str, Any], unique: bool) -> dict[str, Any]:
+    async def _create(self, inputs: dict[str, Any], unique: bool,
+                      report: PredictionReport | None = None) -> dict[str, Any]:
         """Create a prediction for ``inputs``. When the answer is lost (or is an error that a
-        prediction made all the same may hide) and the inputs are the scene's own (``unique``),
-        the next attempt with them looks for that prediction before creating anew."""
+        prediction made all the same may hide), ``report`` hears of it, and, if the inputs are
+        the scene's own (``unique``), the next attempt with them looks for that prediction
+        before creating anew."""
+
+        def unanswered() -> None:
+            if unique:
+                self._lost.note_unanswered(inputs, sent_at)
+            if report is not None:
+                report.unanswered()
+
         body: dict[str, Any] = {"input": inputs}
         if self._version:
             body["version"] = self._version
@@ -254,19 +269,18 @@ class ReplicateClient(ReplicateAPI):
             response = await self._send("POST", self._create_url, "create", body, headers, timeout)
         except asyncio.CancelledError:
             log.warning("replicate: attempt cancelled while creating a prediction (id unknown)")
-            if unique:  # perhaps still connecting: then the lookup costs one listing, no more
-                self._lost.note_unanswered(inputs, sent_at)
+            unanswered()  # perhaps still connecting: then the lookup costs one listing, no more
             raise
         except RetryableImageError as exc:
-            if unique and isinstance(exc.__cause__, httpx.HTTPError) and not unsent(exc.__cause__):
-                self._lost.note_unanswered(inputs, sent_at)  # Replicate may have made it anyway
+            if isinstance(exc.__cause__, httpx.HTTPError) and not unsent(exc.__cause__):
+                unanswered()  # Replicate may have made it all the same
             raise
         try:
             prediction = self._parse(response, "create", missing_model=self._ref)
         except RetryableImageError:
             # A gateway's 5xx or an unreadable 2xx may stand for a prediction that was made.
-            if unique and (response.status_code >= 500 or response.is_success):
-                self._lost.note_unanswered(inputs, sent_at)
+            if response.status_code >= 500 or response.is_success:
+                unanswered()
             raise
         log.info("replicate: created prediction %s (%s)", prediction["id"], prediction["status"])
         return prediction
@@ -293,6 +307,32 @@ class ReplicateClient(ReplicateAPI):
             await self._cancel_quietly(pid)
         log.info("replicate: prediction %s ended %s; creating a new one", pid, status)
         return None
+
+    async def prediction_outcome(self, prediction_id: str) -> tuple[str, float] | None:
+        """How prediction ``prediction_id`` ended and what it was billed, for the ledger: an
+        image is billed when it was made (Flux-Schnell is priced per output image), so
+        ``succeeded`` costs the price and ``failed``, ``canceled`` or ``aborted`` nothing. One
+        still running is no one's any more (its job has finished): it is cancelled, and settled
+        by the answer. None when Replicate cannot be asked."""
+        if not valid_prediction_id(prediction_id):
+            return None
+        try:
+            response = await self._send("GET", self._get_url(prediction_id), "outcome", None,
+                                        self._auth())
+            prediction = self._parse(response, "outcome")
+            if prediction["status"] in RUNNING:
+                url = f"{self._base}/predictions/{prediction_id}/cancel"
+                response = await self._send("POST", url, "cancel", None, self._auth())
+                prediction = self._parse(response, "cancel")
+        except (RetryableImageError, PermanentImageError) as exc:
+            log.warning("replicate: could not settle prediction %s (%s)", prediction_id, exc)
+            return None
+        status = prediction["status"]
+        if status in RUNNING:
+            return None
+        billed = status == "succeeded" and (bool(first_output_url(prediction["output"]))
+                                            or bool(prediction.get("data_removed")))
+        return status, self.price_per_image if billed else 0.0
 
     def _output_url(self, prediction: dict[str, Any]) -> str:
         """The image to download, or the error the prediction's outcome calls for."""

@@ -109,14 +109,14 @@ def edit_plan(engine: Engine, job_id: int, edit: PlanEdit, media_dir: Path) -> G
     changed = recompose(entries, plan, new, job_style(row))
     approval: dict[str, Any] = {}
     if row.status == JobStatus.PLAN_READY.value:
-        draw_sketches(job_id, job_parameters(row), new, entries, media_dir)
-    else:
+        # Sketches are free: drawn again at once, so nothing is stale under review.
         for entry in entries:
-            if entry.scene.scene_number in changed:
-                entry.stale = True
-        if changed:  # the board no longer matches what was approved: review it again
-            approval = {"approved": False, "approved_at": None}
-    if not update_job(engine, job_id, only_status=[row.status], plan=stored_plan(new),
-                      storyboard_data=storyboard_json(entries), **approval):
+            entry.stale, entry.drawn_prompt = False, None
+        draw_sketches(job_id, job_parameters(row), new, entries, media_dir)
+    elif changed:  # the board no longer matches what was approved: review it again
+        approval = {"approved": False, "approved_at": None}
+    if not update_job(engine, job_id, only_status=[row.status], unchanged_since=row.updated_at,
+                      plan=stored_plan(new), storyboard_data=storyboard_json(entries),
+                      **approval):
         raise JobStateError(f"Job {job_id} changed meanwhile; reload and try again")
     return require_job_row(engine, job_id)

@@ -14,7 +14,9 @@ from sqlalchemy import Engine
 from ..db import FINAL_STATUSES, RUNNABLE_STATUSES, require_job_row, update_job
 from ..db.models import GeneratedVideo, utcnow
 from ..errors import InvalidRequestError, JobStateError
+from ..plan import LIMITS
 from ..planning.edits import ShotEdit, apply_shot_edit, empty_plan
+from ..planning.rules import clip_words
 from ..schemas import ImageVersion, JobStatus, StoryboardEntry, VideoProgress
 from .plans import draw_sketches, job_style, load_plan
 from .records import job_parameters, saved_entries
@@ -63,10 +65,17 @@ def cancel_job(engine: Engine, job_id: int) -> GeneratedVideo:
     progress = VideoProgress.model_validate_json(row.progress or "{}")
     progress.current_stage, progress.message = JobStatus.CANCELLED.value, "Cancelled"
     progress.estimated_completion_seconds = None
+    extra: dict[str, str] = {}
+    if row.status == JobStatus.PLAN_READY.value:
+        # Its frames were free sketches of the plan, never the images: none was drawn.
+        entries = saved_entries(row)
+        for entry in entries:
+            entry.image_url, entry.generation_status = None, "pending"
+        extra["storyboard_data"] = storyboard_json(entries)
     if not update_job(engine, job_id,
                       only_status=(*RUNNABLE_STATUSES, JobStatus.PLAN_READY.value),
                       status=JobStatus.CANCELLED.value, error_message="Cancelled on request",
-                      progress=progress.model_dump_json()):
+                      progress=progress.model_dump_json(), **extra):
         raise JobStateError(f"Job {job_id} finished before it could be cancelled")
     return require_job_row(engine, job_id)
 
@@ -105,7 +114,7 @@ def _queue_redraw(engine: Engine, row: GeneratedVideo, entries: list[StoryboardE
     )
     # The lease goes too: the run that made this status is over, though it may not have
     # released its lease yet, and a stale lease would keep the new run from claiming the job.
-    if not update_job(engine, row.id, only_status=[row.status],
+    if not update_job(engine, row.id, only_status=[row.status], unchanged_since=row.updated_at,
                       status=JobStatus.GENERATING_STORYBOARD.value, approved=False,
                       approved_at=None, error_message=None, storyboard_data=storyboard_json(entries),
                       progress=progress.model_dump_json(), lease_owner=None,
@@ -167,7 +176,7 @@ def request_regeneration(
         scene.description = description
     if description is not None and "visual" not in shot.model_fields_set and plan is not None:
         # A new description alone should change the picture too: draw what it now says.
-        shot = shot.model_copy(update={"visual": description})
+        shot = shot.model_copy(update={"visual": clip_words(description, LIMITS["visual"])})
         shot.model_fields_set.add("visual")
     if shot.model_fields_set:
         if plan is None and (shot.characters or shot.location):
@@ -177,13 +186,17 @@ def request_regeneration(
     elif description is not None:  # a storyboard made before plans: the old rule
         scene.image_prompt = f"{description}, {style} style, high quality"
     if image_prompt is not None:
-        scene.image_prompt = image_prompt
+        scene.image_prompt = image_prompt  # a person's own words: plan edits leave them be
+        entry.prompt_overridden = True
+    elif shot.changes_the_picture or description is not None:
+        entry.prompt_overridden = False  # composed again from the plan
     if reviewing or not redraw:
         if reviewing and plan is not None and media_dir is not None:
             draw_sketches(job_id, job_parameters(row), plan, [entry], media_dir)
         # The board changed (its words, if not its pictures): a finished one is reviewed again.
         approval = {} if reviewing else {"approved": False, "approved_at": None}
         if not update_job(engine, job_id, only_status=[row.status],
+                          unchanged_since=row.updated_at,
                           storyboard_data=storyboard_json(entries), **approval):
             raise JobStateError(f"Job {job_id} changed meanwhile; reload and try again")
         return require_job_row(engine, job_id)
@@ -230,7 +243,7 @@ def request_render(engine: Engine, job_id: int) -> GeneratedVideo:
         current_stage=JobStatus.GENERATING_STORYBOARD.value, scenes_total=len(entries),
         scenes_completed=0, current_scene=1,
         message=f"Rendering {len(entries)} frames from the reviewed plan")
-    if not update_job(engine, job_id, only_status=[row.status],
+    if not update_job(engine, job_id, only_status=[row.status], unchanged_since=row.updated_at,
                       status=JobStatus.GENERATING_STORYBOARD.value,
                       storyboard_data=storyboard_json(entries),
                       progress=progress.model_dump_json()):

@@ -21,12 +21,15 @@ from pydantic import TypeAdapter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from ..db import RUNNABLE_STATUSES
+from ..db.ledger import cost_columns
 from ..db.models import utcnow
 from ..errors import AccountError, ImageGenerationError, RetryableImageError
 from ..images import DownloadError, ImageRequest, ImageResult, LostSearch
+from ..images.base import PredictionReport
 from ..plan import Plan
 from ..schemas import JobStatus, StoryboardEntry, VideoProgress
 from ..storage import save_image, url_for
+from .accounting import RunLedger
 from .progress import generating_progress
 from .runtime import JobRuntime
 
@@ -39,6 +42,7 @@ __all__ = [
     "job_seed",
     "scene_request",
     "storyboard_json",
+    "watch_job",
 ]
 
 log = logging.getLogger("storyboard.jobs")
@@ -63,7 +67,7 @@ def storyboard_json(entries: list[StoryboardEntry]) -> str:
 def scene_request(
     entry: StoryboardEntry, params: dict[str, Any], scenes_total: int, output_format: str,
     find_lost: LostSearch | None = None, unique_inputs: bool = False,
-    plan: Plan | None = None,
+    plan: Plan | None = None, report: PredictionReport | None = None,
 ) -> ImageRequest:
     """The image request for one scene of a job with ``params`` (and ``plan``, whose
     characters' names the sketch renderer letters beside their figures)."""
@@ -78,6 +82,7 @@ def scene_request(
         find_lost=find_lost,
         unique_inputs=unique_inputs,
         cast=cast_of(entry, plan),
+        report=report,
     )
 
 
@@ -103,16 +108,37 @@ def job_seed(params: dict[str, Any], entry: StoryboardEntry,
     return None if seed is None else (int(seed) + entry.scene.scene_number - 1) % _SEED_SPACE
 
 
-def choose_seeds(entries: list[StoryboardEntry], params: dict[str, Any], *,
-                 findable: bool) -> None:
+def choose_seeds(entries: list[StoryboardEntry], params: dict[str, Any]) -> None:
     """Give every scene still to draw its seed before the provider is asked for it: the job's
-    base seed offset per scene. The base is the job's own seed; else, for a provider that can
-    look a lost prediction up by its inputs (``findable``), one drawn at random, which makes
-    each scene's request unlike any other job's."""
-    base = secrets.randbelow(_SEED_SPACE) if findable else None
+    base seed offset per scene. The base is the job's own seed, else one drawn at random for
+    this run (which also makes each scene's request unlike any other job's, so a provider can
+    look a lost prediction up by its inputs)."""
+    base = secrets.randbelow(_SEED_SPACE)
     for entry in entries:
         if entry.seed is None and entry.generation_status == "pending":
             entry.seed = job_seed(params, entry, base)
+
+
+async def watch_job(rt: JobRuntime, job_id: int) -> None:
+    """Keep the job's lease alive while it runs (planning too), and stop it (``JobStopped``)
+    when its row leaves the runnable statuses (a cancel from any process) or another worker has
+    taken it over. Looks every ``status_poll_interval``, or at once when nudged (a cancel in
+    this process)."""
+    s = rt.settings
+    nudged = rt.nudges_for(job_id)
+    try:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(nudged.wait(),
+                                       min(s.status_poll_interval, s.lease_seconds / 3))
+            nudged.clear()
+            renewed = await rt.writer.update(
+                job_id, only_status=RUNNABLE_STATUSES, held_by=rt.owner, touch=False,
+                lease_expires_at=utcnow() + timedelta(seconds=s.lease_seconds))
+            if not renewed:
+                raise JobStopped
+    finally:
+        rt.forget_nudges(job_id)
 
 
 class SceneRunner:
@@ -120,7 +146,7 @@ class SceneRunner:
 
     def __init__(self, rt: JobRuntime, job_id: int, params: dict[str, Any],
                  entries: list[StoryboardEntry], concurrency: int,
-                 plan: Plan | None = None) -> None:
+                 plan: Plan | None = None, books: RunLedger | None = None) -> None:
         self.rt = rt
         self.job_id = job_id
         self.params = params
@@ -130,9 +156,9 @@ class SceneRunner:
         self.scene_slots = asyncio.Semaphore(concurrency)
         self.in_flight: set[int] = set()
         self.image_seconds: list[float] = []
-        self.cost = 0.0
         self.produced = 0
-        self.billed: set[str] = set()  # prediction ids whose cost is already in self.cost
+        # Ledger statements owed, written with each save.
+        self.books = books if books is not None else RunLedger(rt, job_id)
         self.media_dir = rt.settings.media_dir  # resolved once: it walks the path on disk
         # Whether the scenes' seeds are ours alone (see ``choose_seeds``); the scenes an
         # interrupted run may have asked the provider for without learning the prediction's id,
@@ -140,14 +166,6 @@ class SceneRunner:
         self.unique_seeds = False
         self.may_be_lost: set[int] = set()
         self.lost_search: LostSearch | None = None
-
-    def bill(self, prediction_id: str | None, cost: float) -> None:
-        """Count what a prediction cost, once, however many attempts saw it."""
-        if prediction_id is not None:
-            if prediction_id in self.billed:
-                return
-            self.billed.add(prediction_id)
-        self.cost += cost
 
     # -- progress ---------------------------------------------------------------------------
     def progress(self) -> VideoProgress:
@@ -158,16 +176,23 @@ class SceneRunner:
         return _STORYBOARD.dump_json(self.entries).decode()
 
     async def save(self, **extra: Any) -> None:
-        """Write progress and storyboard (and ``extra``) unless the job stopped being active."""
+        """Write progress and storyboard (and ``extra``) unless the job stopped being active;
+        the ledger statements owed are written either way, and the cost columns with them."""
+        ledger = self.books.take()
         ok = await self.rt.writer.update(
             self.job_id,
             only_status=ACTIVE,
             held_by=self.rt.owner,  # a run that lost its lease stops here, not at its next renew
+            ledger=ledger,
             progress=self.progress().model_dump_json(),
             storyboard_data=self.storyboard_json(),
+            **cost_columns(self.job_id),
             **extra,
         )
         if not ok:
+            if ledger:  # what was spent is the job's whoever holds it now: its costs too
+                await self.rt.writer.update(self.job_id, touch=False,
+                                            **cost_columns(self.job_id))
             raise JobStopped
 
     # -- one scene --------------------------------------------------------------------------
@@ -183,12 +208,13 @@ class SceneRunner:
 
         async def checkpoint(prediction_id: str) -> None:
             entry.prediction_id = prediction_id
+            self.books.created(entry, prediction_id)  # in the ledger before it is waited on
             await self.save()
 
         lost = entry.scene.scene_number in self.may_be_lost
         request = scene_request(entry, self.params, len(self.entries), s.output_format,
                                 self.lost_search if lost else None, self.unique_seeds,
-                                self.plan)
+                                self.plan, report=self.books.report_for(entry))
         try:
             # Waiting for a slot or for the rate limit happens here, on our side; the 120 s
             # limit is the provider's time for the image, so it starts after.
@@ -228,8 +254,9 @@ class SceneRunner:
                 try:
                     return await self._attempt(entry, number)
                 except ImageGenerationError as exc:
-                    if isinstance(exc, DownloadError):  # billed, though the image never came
-                        self.bill(exc.prediction_id, exc.cost)
+                    if isinstance(exc, DownloadError) and exc.prediction_id:
+                        # Billed, though the image never came.
+                        self.books.settled(exc.prediction_id, "succeeded", exc.cost)
                     log.warning("Job %s: Attempt %d failed - %s", self.job_id, number, exc)
                     raise
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
@@ -264,42 +291,23 @@ class SceneRunner:
                 entry.image_url = url_for(self.media_dir, path)
                 entry.source_url = result.source_url
                 entry.generation_status = "completed"
-                self.bill(result.prediction_id, result.cost)
+                entry.drawn_prompt, entry.stale = entry.scene.image_prompt, False
+                if result.prediction_id:
+                    self.books.settled(result.prediction_id, "succeeded", result.cost)
                 self.produced += 1
                 self.image_seconds.append(self.rt.clock() - started)
                 log.info("Job %s: Scene %d completed - %s", self.job_id, number, entry.image_url)
             finally:
                 self.in_flight.discard(number)
-            if any(e.generation_status in ("pending", "generating") for e in self.entries):
-                await self.save()
-            # else this was the last scene: the job's final write, which follows at once,
-            # records it (one commit fewer per job).
-
-    async def watch(self) -> None:
-        """Keep the lease alive, and stop the job when its row leaves the active statuses
-        (a cancel from any process) or another worker has taken it over. Looks every
-        ``status_poll_interval``, or at once when nudged (a cancel in this process)."""
-        s = self.rt.settings
-        nudged = self.rt.nudges_for(self.job_id)
-        try:
-            while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(nudged.wait(),
-                                           min(s.status_poll_interval, s.lease_seconds / 3))
-                nudged.clear()
-                renewed = await self.rt.writer.update(
-                    self.job_id, only_status=RUNNABLE_STATUSES, held_by=self.rt.owner,
-                    touch=False, lease_expires_at=utcnow() + timedelta(seconds=s.lease_seconds))
-                if not renewed:
-                    raise JobStopped
-        finally:
-            self.rt.forget_nudges(self.job_id)
+            # Every scene, the last one too, is durable as it finishes (with its ledger row):
+            # a kill after this never pays for its image again.
+            await self.save()
 
     async def run_all(self) -> None:
         """Run every unfinished scene concurrently; stop everything on an AccountError/stop."""
         try:
             async with asyncio.TaskGroup() as group:
-                watcher = group.create_task(self.watch())
+                watcher = group.create_task(watch_job(self.rt, self.job_id))
                 scenes = [group.create_task(self.run_scene(e)) for e in self.entries]
                 await asyncio.gather(*scenes)
                 watcher.cancel()

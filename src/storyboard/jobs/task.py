@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,7 +21,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import eventloop
 from ..config import Settings, get_settings
 from ..db import (
-    FINAL_STATUSES,
     IDLE_STATUSES,
     claim_statement,
     get_engine,
@@ -29,6 +29,7 @@ from ..db import (
     release_statement,
     update_job,
 )
+from ..db.ledger import cost_columns, job_costs
 from ..db.models import GeneratedVideo, utcnow
 from ..errors import (
     AccountError,
@@ -37,17 +38,19 @@ from ..errors import (
 )
 from ..images import ImageProvider, LostSearch
 from ..plan import Plan
-from ..planning import PlanRequest, plan_job
+from ..planning import PlanRequest, Usage, plan_job
 from ..schemas import GenerationRequest, JobStatus, StoryboardEntry, VideoProgress
+from .accounting import RunLedger
 from .plans import draw_sketches, load_plan, stored_plan
 from .progress import mark_undrawn, ready_message
 from .records import job_parameters, saved_entries
-from .runner import ACTIVE, JobStopped, SceneRunner, choose_seeds, storyboard_json
+from .runner import ACTIVE, JobStopped, SceneRunner, choose_seeds, storyboard_json, watch_job
 from .runtime import JobRuntime
 
 __all__ = ["generate_storyboard_task", "plan_request", "run_storyboard_job"]
 
 log = logging.getLogger("storyboard.jobs")
+T = TypeVar("T")
 
 RUNNABLE = (JobStatus.PENDING.value, *ACTIVE)
 
@@ -75,9 +78,9 @@ async def run_storyboard_job(
     if job_id in rt.running:
         # A second message for a job this process is running (a redelivery, a re-dispatch):
         # the run under way finishes it; a second run would pay for every scene again.
+        if raise_if_busy:  # a queue tries again later (and says so): the message may be a
+            raise JobBusyError("already running in this process")  # regeneration's
         log.info("Job %s: already running in this process", job_id)
-        if raise_if_busy:  # a queue tries again later: the message may be a regeneration's
-            raise JobBusyError(f"Job {job_id} is already running in this process")
         return row.status
     rt.running.add(job_id)
     try:
@@ -98,9 +101,9 @@ async def _claim_and_run(
         release_lease(rt.engine, job_id, owner=rt.owner)
         raise
     if not claimed:
+        if raise_if_busy:  # the queue tries again later, and says so
+            raise JobBusyError("held by another worker")
         log.info("Job %s: held by another worker, leaving it", job_id)
-        if raise_if_busy:
-            raise JobBusyError(f"Job {job_id} is held by another worker")
         return row.status
     # Read again now that the job is ours: scenes its last holder finished after the first
     # read must not be drawn (and paid for) again.
@@ -119,7 +122,7 @@ async def _claim_and_run(
         return status
     except Exception as exc:  # never leave a job in a non-final status
         log.exception("Job %s: unexpected error", job_id)
-        _fail(rt, job_id, f"Unexpected error: {type(exc).__name__}: {exc}")
+        _fail_row(rt.engine, job_id, f"Unexpected error: {type(exc).__name__}: {exc}")
         return JobStatus.FAILED.value
     finally:
         if not released:
@@ -139,16 +142,21 @@ async def _release(rt: JobRuntime, job_id: int) -> None:
         raise
 
 
-def _fail(rt: JobRuntime, job_id: int, message: str, **extra: Any) -> None:
-    _fail_row(rt.engine, job_id, message, held_by=rt.owner, **extra)
-
-
-def _fail_row(engine: Engine, job_id: int, message: str, *, held_by: str | None = None,
-              **extra: Any) -> None:
+async def _fail(rt: JobRuntime, job_id: int, message: str, books: RunLedger,
+                **extra: Any) -> None:
+    """The job failed with ``message``: its row says so (while its lease is this run's), and
+    the ledger statements owed are written, with the cost columns, either way."""
     progress = VideoProgress(current_stage=JobStatus.FAILED.value, message=message)
-    update_job(engine, job_id, unless_status=FINAL_STATUSES, held_by=held_by,
-               status=JobStatus.FAILED.value, error_message=message,
-               progress=progress.model_dump_json(), **extra)
+    await rt.writer.update(job_id, touch=False, ledger=books.take(), **cost_columns(job_id))
+    await rt.writer.update(job_id, unless_status=IDLE_STATUSES, held_by=rt.owner,
+                           status=JobStatus.FAILED.value, error_message=message,
+                           progress=progress.model_dump_json(), **extra)
+
+
+def _fail_row(engine: Engine, job_id: int, message: str) -> None:
+    progress = VideoProgress(current_stage=JobStatus.FAILED.value, message=message)
+    update_job(engine, job_id, unless_status=IDLE_STATUSES, status=JobStatus.FAILED.value,
+               error_message=message, progress=progress.model_dump_json())
 
 
 def plan_request(row: GeneratedVideo) -> PlanRequest:
@@ -172,11 +180,27 @@ def _planned_message(plan: Plan, scenes: int) -> str:
     return f"Planned {scenes} scenes with {who}"
 
 
-async def _plan(job_id: int, row: GeneratedVideo,
-                rt: JobRuntime) -> tuple[list[StoryboardEntry], Plan | None] | None:
+async def _watched(rt: JobRuntime, job_id: int, work: Awaitable[T]) -> T:
+    """``work``'s result, with the job's lease kept alive meanwhile; ``JobStopped`` (and
+    ``work`` cancelled) as soon as the job is cancelled or taken over."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            watcher = group.create_task(watch_job(rt, job_id))
+            task = group.create_task(work)  # type: ignore[arg-type]
+            result = await task
+            watcher.cancel()
+        return result
+    except* JobStopped:
+        raise JobStopped from None
+    except* Exception as failed:  # noqa: BLE001 - the work's own error, unwrapped
+        raise failed.exceptions[0] from None
+
+
+async def _plan(job_id: int, row: GeneratedVideo, rt: JobRuntime,
+                books: RunLedger) -> tuple[list[StoryboardEntry], Plan | None] | None:
     """The scenes to work on, and the plan when it was just made: an interrupted run's or a
     regeneration's saved storyboard, or a fresh plan of the prompt. None when planning failed
-    (the job is then failed)."""
+    (the job is then failed). The language model's calls go into ``books``."""
     entries = saved_entries(row)
     if entries:
         mark_undrawn(entries)  # in flight when interrupted: start again, resuming predictions
@@ -188,18 +212,37 @@ async def _plan(job_id: int, row: GeneratedVideo,
                                   progress=parsing.model_dump_json()):
         raise JobStopped
     log.info("Job %s: Parsing prompt into scenes", job_id)
-    params = job_parameters(row)
+    asked = str(job_parameters(row).get("planner") or "auto")
+    planner = rt.planners.for_request(asked)
+
+    async def created(prediction_id: str) -> None:
+        # A language model's prediction is in the ledger before anything waits on it.
+        assert planner is not None
+        await rt.writer.update(job_id, touch=False, ledger=[books.plan_created(planner,
+                                                                               prediction_id)],
+                               **cost_columns(job_id))
+
+    usage = Usage(on_created=created)
     try:
-        request = plan_request(row)
-        planner = rt.planners.for_request(str(params.get("planner") or "auto"))
         # The planning stage bounds itself by PARSING_TIMEOUT and falls back to the rules; what
-        # fails here is input the rules refuse.
-        plan, scenes = await plan_job(request, planner, rt.settings)
+        # fails here is input the rules refuse. The lease is kept and a cancel heard meanwhile.
+        plan, scenes = await _watched(rt, job_id, plan_job(plan_request(row), planner,
+                                                           rt.settings, usage))
+    except JobStopped:
+        # What the model was paid for is the job's, stopped or not.
+        books.planned(usage, planner)
+        await rt.writer.update(job_id, touch=False, ledger=books.take(), **cost_columns(job_id))
+        raise
     except Exception as exc:  # noqa: BLE001 - the spec: any parse failure fails the job with it
         message = f"Failed to parse prompt: {exc}"
         log.error("Job %s: %s", job_id, message)
-        _fail(rt, job_id, message)
+        books.planned(usage, planner)
+        await _fail(rt, job_id, message, books)
         return None
+    books.planned(usage, planner)
+    if asked == "llm" and planner is None:
+        plan.planner.fallback_reason = "no language model is configured on the worker that " \
+                                       "planned this job"
     log.info("Job %s: Parsed into %d scenes", job_id, len(scenes))
     info = plan.planner
     log.info("Job %s: %s - %d+%d tokens, $%.4f", job_id, _planned_message(plan, len(scenes)),
@@ -207,18 +250,24 @@ async def _plan(job_id: int, row: GeneratedVideo,
     return [StoryboardEntry(scene=s) for s in scenes], plan
 
 
+def _fallback_note(plan: Plan | None) -> str:
+    """Why the plan is not the language model's, for the progress message ("" if it is)."""
+    reason = plan.planner.fallback_reason if plan is not None else None
+    return f" - planned with the rules ({reason})" if reason else ""
+
+
 async def _run(job_id: int, row: GeneratedVideo, rt: JobRuntime, started: float) -> str:
-    planned = await _plan(job_id, row, rt)
+    books = RunLedger(rt, job_id)
+    planned = await _plan(job_id, row, rt, books)
     if planned is None:
         return JobStatus.FAILED.value
     entries, plan = planned
     params = job_parameters(row)
     if plan is not None and params.get("review_plan"):
-        return await _stop_for_review(job_id, rt, entries, plan, params)
-    runner = SceneRunner(rt, job_id, params, entries, _concurrency(rt, len(entries)),
-                         plan if plan is not None else load_plan(row))
-    # What was spent before this run: planning, and images of an earlier run.
-    runner.cost = plan.planner.cost if plan is not None else (row.actual_cost or 0.0)
+        return await _stop_for_review(job_id, rt, entries, plan, params, books)
+    job_plan = plan if plan is not None else load_plan(row)
+    runner = SceneRunner(rt, job_id, params, entries, _concurrency(rt, len(entries)), job_plan,
+                         books=books)
     # Only a seed we drew at random tells this scene's requests from any other job's (two jobs
     # given the same seed and prompt would ask for identical images).
     findable = (bool(getattr(rt.provider, "finds_lost_predictions", False))
@@ -230,20 +279,20 @@ async def _run(job_id: int, row: GeneratedVideo, rt: JobRuntime, started: float)
         runner.may_be_lost = {e.scene.scene_number for e in entries
                               if e.seed is not None and e.generation_status == "pending"}
         runner.lost_search = LostSearch(since=row.created_at, listed_after=utcnow())
-    choose_seeds(entries, runner.params, findable=findable)  # written below, before any request
+    choose_seeds(entries, runner.params)  # written below, before any request
     todo = sum(1 for e in entries if e.generation_status == "pending")
     progress = runner.progress()
     extra: dict[str, Any] = {}
-    if plan is not None:  # just planned: the plan, what it cost, and who made it
-        extra = {"plan": stored_plan(plan), "actual_cost": round(runner.cost, 6)}
-        if plan.planner.fallback_reason:  # say why the plan is not the language model's
-            progress.message += f" - planned with the rules ({plan.planner.fallback_reason})"
+    if plan is not None:  # just planned: the plan, and who made it
+        extra = {"plan": stored_plan(plan)}
+        progress.message += _fallback_note(plan)  # say why the plan is not the model's
+    # What is billed so far (planning, images of earlier runs) and what is still to pay.
     if not await rt.writer.update(
-            job_id, only_status=RUNNABLE, held_by=rt.owner,
+            job_id, only_status=RUNNABLE, held_by=rt.owner, ledger=books.take(),
             status=JobStatus.GENERATING_STORYBOARD.value,
-            estimated_cost=round(runner.cost + todo * rt.provider.price_per_image, 6),
-            progress=progress.model_dump_json(),
-            storyboard_data=runner.storyboard_json(), **extra):
+            progress=progress.model_dump_json(), storyboard_data=runner.storyboard_json(),
+            **cost_columns(job_id, still_to_pay=todo * rt.provider.price_per_image), **extra):
+        await rt.writer.update(job_id, touch=False, **cost_columns(job_id))
         raise JobStopped
 
     try:
@@ -254,23 +303,26 @@ async def _run(job_id: int, row: GeneratedVideo, rt: JobRuntime, started: float)
         for entry in entries:  # no scene is still "generating" in a failed job
             if entry.generation_status in ("generating", "pending"):
                 entry.generation_status, entry.error = "failed", message
-        _fail(rt, job_id, message, storyboard_data=runner.storyboard_json(),
-              actual_cost=round(runner.cost, 6))
+        await books.settle()
+        await _fail(rt, job_id, message, books, storyboard_data=runner.storyboard_json())
         return JobStatus.FAILED.value
     except JobStopped:
-        # Record what the images made before the stop really cost, and which frames were not
-        # drawn.
+        # Which frames were not drawn; and, for a job cancelled (not one another worker took
+        # over: its predictions are the new run's), how its predictions ended.
         mark_undrawn(entries)
+        current = get_job_row(rt.engine, job_id)
+        if current is not None and current.status == JobStatus.CANCELLED.value:
+            await books.settle()
+        await rt.writer.update(job_id, touch=False, ledger=books.take(), **cost_columns(job_id))
         # Only while the lease is still ours: a run stopped because another took the job
         # over must not write its stale storyboard over the new run's.
-        update_job(rt.engine, job_id, held_by=rt.owner, actual_cost=round(runner.cost, 6),
-                   storyboard_data=runner.storyboard_json())
+        await rt.writer.update(job_id, held_by=rt.owner, storyboard_data=runner.storyboard_json())
         raise
-    return await _finish(rt, job_id, runner, started)
+    return await _finish(rt, job_id, runner, started, _fallback_note(job_plan))
 
 
 async def _stop_for_review(job_id: int, rt: JobRuntime, entries: list[StoryboardEntry],
-                           plan: Plan, params: dict[str, Any]) -> str:
+                           plan: Plan, params: dict[str, Any], books: RunLedger) -> str:
     """Plan first, pay later: draw every frame with the free sketch renderer and stop in
     ``plan_ready``; the images are made when the user asks (``POST .../render``)."""
     # A few milliseconds a frame: off the loop all the same.
@@ -281,42 +333,49 @@ async def _stop_for_review(job_id: int, rt: JobRuntime, entries: list[Storyboard
         scenes_completed=0, current_scene=0, estimated_completion_seconds=None,
         message=f"Plan ready for review - {_planned_message(plan, len(entries))}")
     if not await rt.writer.update(
-            job_id, only_status=RUNNABLE, held_by=rt.owner, status=JobStatus.PLAN_READY.value,
-            plan=stored_plan(plan), storyboard_data=storyboard_json(entries),
-            progress=progress.model_dump_json(), actual_cost=plan.planner.cost,
-            estimated_cost=round(plan.planner.cost + todo, 6), lease_owner=None,
-            lease_expires_at=None):
+            job_id, only_status=RUNNABLE, held_by=rt.owner, ledger=books.take(),
+            status=JobStatus.PLAN_READY.value, plan=stored_plan(plan),
+            storyboard_data=storyboard_json(entries), progress=progress.model_dump_json(),
+            lease_owner=None, lease_expires_at=None,
+            **cost_columns(job_id, still_to_pay=todo)):
+        await rt.writer.update(job_id, touch=False, **cost_columns(job_id))
         raise JobStopped
     log.info("Job %s: plan ready for review (%d scenes)", job_id, len(entries))
     return JobStatus.PLAN_READY.value
 
 
-async def _finish(rt: JobRuntime, job_id: int, runner: SceneRunner, started: float) -> str:
+async def _finish(rt: JobRuntime, job_id: int, runner: SceneRunner, started: float,
+                  note: str = "") -> str:
     entries = runner.entries
     failed = sum(1 for e in entries if e.generation_status == "failed")
     done = len(entries) - failed
-    cost = round(runner.cost, 6)
+    await runner.books.settle()  # how every prediction still open ended, and what it cost
     if done == 0:
         message = "All scene images failed to generate"
         log.error("Job %s: %s", job_id, message)
-        _fail(rt, job_id, message, storyboard_data=runner.storyboard_json(), actual_cost=cost)
+        await _fail(rt, job_id, message, runner.books, storyboard_data=runner.storyboard_json())
         status = JobStatus.FAILED.value
     else:
-        message = ready_message(failed)
+        # The spec's words, and why the plan is not the language model's when it fell back.
+        message = ready_message(failed) + note
         progress = VideoProgress(current_stage=JobStatus.STORYBOARD_READY.value,
                                  scenes_total=len(entries), scenes_completed=len(entries),
                                  current_scene=len(entries), estimated_completion_seconds=0,
                                  message=message)
         if not await rt.writer.update(job_id, only_status=ACTIVE, held_by=rt.owner,
+                                      ledger=runner.books.take(),
                                       status=JobStatus.STORYBOARD_READY.value,
                                       progress=progress.model_dump_json(),
-                                      storyboard_data=runner.storyboard_json(), actual_cost=cost,
+                                      storyboard_data=runner.storyboard_json(),
                                       error_message=None, lease_owner=None,
-                                      lease_expires_at=None):
+                                      lease_expires_at=None, **cost_columns(job_id)):
+            await rt.writer.update(job_id, touch=False, **cost_columns(job_id))
             raise JobStopped
         status = JobStatus.STORYBOARD_READY.value
-    log.info("Job %s: %s in %.1fs - %d/%d scenes, %d images made, cost $%.3f", job_id, status,
-             rt.clock() - started, done, len(entries), runner.produced, cost)
+    billed, possible = await asyncio.to_thread(job_costs, rt.engine, job_id)
+    log.info("Job %s: %s in %.1fs - %d/%d scenes, %d images made, cost $%.3f%s", job_id, status,
+             rt.clock() - started, done, len(entries), runner.produced, billed,
+             f" (and up to ${possible:.3f} more, not known)" if possible else "")
     return status
 
 

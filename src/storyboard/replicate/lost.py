@@ -77,7 +77,8 @@ class LostPredictions:
         self._model_slug = model_slug
         # The last walk of the account's predictions: (when, since when, found by inputs, its
         # wall clock start); and the unanswered creates, by inputs.
-        self._walk: tuple[float, datetime, dict[str, list[dict[str, Any]]], datetime] | None = None
+        self._walk: tuple[float, datetime, dict[str, list[dict[str, Any]]], datetime,
+                          bool] | None = None
         self._lock = asyncio.Lock()
         self._unanswered: dict[str, datetime] = {}
 
@@ -114,23 +115,24 @@ class LostPredictions:
         since = sent_at if asked is None else min(sent_at, _aware(asked.since))
         return LostSearch(since=since, listed_after=datetime.now(UTC))
 
-    async def find(self, key: str, search: LostSearch) -> dict[str, Any] | None:
+    async def find(self, key: str, search: LostSearch) -> tuple[dict[str, Any] | None, bool]:
         """The prediction an earlier attempt created for exactly the inputs behind ``key``,
-        made since ``search.since``, or None. When the list cannot be read in time the caller
-        creates anew; only a rejected key is an error."""
+        made since ``search.since``, or None; and whether the listing looked in was complete
+        (so that None means it was never made). When the list cannot be read in time the
+        caller creates anew; only a rejected key is an error."""
         since = _aware(search.since)
         since = max(since, datetime.now(UTC) - _RETENTION) - _CLOCK_SKEW
         try:
-            found = await self._recent(since, _aware(search.listed_after))
+            found, complete = await self._recent(since, _aware(search.listed_after))
         except AccountError:
             raise
         except (ImageGenerationError, TimeoutError, httpx.InvalidURL) as exc:
             log.warning("replicate: could not look for a lost prediction (%s)", exc)
-            return None
+            return None, False
         # (A walk kept from earlier may reach further back than this caller asked.)
         candidates = [p for p in found.get(key, []) if (_created_at(p) or since) >= since]
         if not candidates:
-            return None
+            return None, complete
         # Of several tries at the same request, the one with an image, else one still running.
         prediction = min(candidates, key=lambda p: (
             not (p["status"] == "succeeded" and first_output_url(p["output"])),
@@ -138,11 +140,11 @@ class LostPredictions:
         found[key].remove(prediction)  # handed to one caller only
         log.info("replicate: found prediction %s, created by an attempt that never learned its id",
                  prediction["id"])
-        return prediction
+        return prediction, complete
 
     async def _recent(
         self, since: datetime, listed_after: datetime
-    ) -> dict[str, list[dict[str, Any]]]:
+    ) -> tuple[dict[str, list[dict[str, Any]]], bool]:
         """This model's predictions made since ``since``, by their inputs, from a listing made
         after ``listed_after``. One walk serves every scene of a run that resumes together: a
         worker restarting with hundreds of scenes in flight lists the account once."""
@@ -150,14 +152,15 @@ class LostPredictions:
             cached = self._walk
             if (cached is not None and cached[1] <= since and cached[3] >= listed_after
                     and time.monotonic() - cached[0] < _LOST_FRESH):
-                return cached[2]
+                return cached[2], cached[4]
             # The limit is the walk's own, not the wait for the lock: scenes queued behind a
             # walk that began before their loss are served by the next one.
             async with asyncio.timeout(_LOST_TIMEOUT):
                 return await self._walk_back(since)
 
-    async def _walk_back(self, since: datetime) -> dict[str, list[dict[str, Any]]]:
-        """Walk ``GET /predictions`` back to ``since``; keep the result for later lookups."""
+    async def _walk_back(self, since: datetime) -> tuple[dict[str, list[dict[str, Any]]], bool]:
+        """Walk ``GET /predictions`` back to ``since``; keep the result for later lookups.
+        Complete unless it stopped at the page limit first."""
         api = self._api
         walked_at, walk_started = time.monotonic(), datetime.now(UTC)
         found: dict[str, list[dict[str, Any]]] = {}
@@ -175,11 +178,12 @@ class LostPredictions:
                 key = lost_key(prediction.get("input"))
                 if key is not None and prediction.get("model") in (None, self._model_slug):
                     found.setdefault(key, []).append(prediction)
-        if url is not None:
+        complete = url is None
+        if not complete:
             log.warning("replicate: stopped looking for lost predictions after %d pages",
                         pages)
-        self._walk = (walked_at, since, found, walk_started)
-        return found
+        self._walk = (walked_at, since, found, walk_started, complete)
+        return found, complete
 
     def _page(self, response: httpx.Response) -> tuple[list[dict[str, Any]], str | None]:
         """One page of ``GET /predictions``: its well-formed predictions and the next page's URL
