@@ -121,7 +121,11 @@ def test_aspect_ratio_and_seed_reach_every_image_request(settings: Settings) -> 
     assert sorted((r.scene.scene_number, r.seed) for r in first  # type: ignore[union-attr]
                   ) == [(1, 7), (2, 8), (3, 9)]
     assert defaults["parameters"]["aspect_ratio"] == "16:9"
-    assert {r.aspect_ratio for r in second} == {"16:9"} and {r.seed for r in second} == {None}
+    assert {r.aspect_ratio for r in second} == {"16:9"}
+    # Without a seed of its own, the job draws a base seed: the frames still differ.
+    seeds = sorted((r.scene.scene_number, r.seed) for r in second)  # type: ignore[union-attr]
+    base = seeds[0][1]
+    assert base is not None and seeds == [(1, base), (2, base + 1), (3, base + 2)]
 
 
 def test_openapi_documents_every_endpoint(settings: Settings) -> None:
@@ -161,3 +165,40 @@ def test_studio_is_served_and_references_nothing_outside_the_app(settings: Setti
         urls = set(re.findall(r"(?:https?:)?//[\w.-]+\.[a-z]{2,}[^\s\"')]*", text))
         assert urls <= {"http://www.w3.org/2000/svg"}, urls
         assert "@import" not in text and "<script src=\"http" not in text
+
+
+def test_bodies_and_ids_are_strict_and_name_the_field(settings: Settings) -> None:
+    """True is not a seed, "30" is not a duration, "+1" is not a job id: each a 422 naming
+    the field, and nothing written."""
+    with client(settings) as c:
+        for body, field in (({"prompt": "x", "seed": True}, "seed"),
+                            ({"prompt": "x", "duration": "30"}, "duration"),
+                            ({"prompt": "x", "duration": 30.5}, "duration"),
+                            ({"prompt": "x", "review_plan": "yes"}, "review_plan")):
+            response = c.post("/api/v2/generate", json=body)
+            assert response.status_code == 422, body
+            assert response.json()["detail"][0]["loc"] == ["body", field]
+        assert c.get("/api/v2/jobs").json()["total"] == 0
+        job_id = c.post("/api/v2/generate", json={"prompt": "x", "duration": 15}).json()[
+            "job_id"]
+        assert c.get(f"/api/v2/jobs/{job_id}").status_code == 200
+        for path in (f"/api/v2/jobs/+{job_id}", f"/api/v2/jobs/%20{job_id}",
+                     f"/api/v2/jobs/0{job_id}", f"/api/v2/jobs/{job_id}_0",
+                     f"/api/v2/jobs/{job_id}/scenes/+1/regenerate"):
+            method = c.post if path.endswith("regenerate") else c.get
+            response = method(path)
+            assert response.status_code == 422, path
+            where = response.json()["detail"][0]["loc"]
+            assert where[0] == "path" and where[1] in ("job_id", "scene_number"), path
+        rerender = c.post(f"/api/v2/jobs/{job_id}/rerender", json={"scenes": [True]})
+        assert rerender.status_code == 422
+
+
+def test_media_answers_404_for_any_path_it_cannot_serve(settings: Settings) -> None:
+    with client(settings) as c:
+        for path in ("/media/" + "a" * 5000 + ".png", "/media/%ff%fe.png", "/media/%ed%a0%80.png",
+                     "/media/jobs/1/" + "b" * 300 + "/x.png", "/media/..%2f..%2fetc%2fpasswd",
+                     "/media/" + "d/" * 3000 + "x.png"):
+            response = c.get(path)
+            assert response.status_code == 404, path
+            assert len(response.text) < 500  # the path is not echoed whole

@@ -264,3 +264,46 @@ def test_a_worker_prefetches_no_more_messages_than_it_can_run(
         assert queue.worker(3).queue_prefetch == 3
     finally:
         queue.close()
+
+
+def test_an_expected_retry_is_one_line_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A message for a job another worker holds is retried later: one INFO line says so, and
+    nothing is logged as an error (no traceback to trip an alert)."""
+    import logging
+    from datetime import timedelta
+
+    from storyboard.db import get_engine, update_job
+    from storyboard.db.models import utcnow
+
+    require("RabbitMQ", RABBITMQ)
+    with postgres_database() as url:
+        for k, v in {"DATABASE_URL": url, "STORYBOARD_BROKER_URL": RABBITMQ_URL,
+                     "STORYBOARD_QUEUE_NAME": f"sb_test_{uuid.uuid4().hex[:8]}",
+                     "STORYBOARD_LEASE_SECONDS": "1"}.items():
+            monkeypatch.setenv(k, v)
+        from storyboard.jobs.queue import Queue
+
+        settings = get_settings()
+        job_id = save_generated_video("A robot exploring Mars", "", "v2", {"duration": 15},
+                                      "pending")
+        # Another (live) worker holds it for a while.
+        update_job(get_engine(settings), job_id, lease_owner="elsewhere:1:x:",
+                   lease_expires_at=utcnow() + timedelta(seconds=2))
+        queue = Queue(settings)
+        consumer = queue.worker(1)
+        caplog.set_level(logging.DEBUG)
+        try:
+            consumer.start()
+            queue.send(job_id)
+            wait(lambda: status(job_id) == "storyboard_ready", timeout=90)
+        finally:
+            consumer.stop()
+            queue.broker.flush_all()
+            queue.close()
+    busy = [r for r in caplog.records if "busy" in r.getMessage()]
+    assert busy and all(r.levelno == logging.INFO and r.exc_info is None for r in busy)
+    assert all("Job" in r.getMessage() for r in busy)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert errors == [], [r.getMessage() for r in errors]

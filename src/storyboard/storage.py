@@ -69,7 +69,11 @@ def path_for_url(media_dir: Path, url: str) -> Path | None:
     if not url.startswith(MEDIA_PREFIX) or "\x00" in url:  # no file name holds a NUL
         return None
     root = media_dir.resolve()
-    candidate = (root / url[len(MEDIA_PREFIX):]).resolve()
-    if not candidate.is_relative_to(root) or not candidate.is_file():
+    try:
+        candidate = (root / url[len(MEDIA_PREFIX):]).resolve()
+        if not candidate.is_relative_to(root) or not candidate.is_file():
+            return None
+    except (OSError, ValueError):
+        # A name the file system refuses (too long, undecodable bytes): no file of ours.
         return None
     return candidate

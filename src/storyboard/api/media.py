@@ -29,7 +29,8 @@ class MediaNotFound(StoryboardError):
 async def media(path: str, settings: SettingsDep) -> FileResponse:
     file = path_for_url(settings.media_dir, MEDIA_PREFIX + path)
     if file is None or file.name.startswith(".") or file.suffix.lower() not in _TYPES:
-        raise MediaNotFound(f"No such file: {MEDIA_PREFIX}{path}")
+        shown = path if len(path) <= 200 else f"{path[:200]}..."
+        raise MediaNotFound(f"No such file: {MEDIA_PREFIX}{shown}")
     return FileResponse(file, media_type=_TYPES[file.suffix.lower()],
                         headers={"Cache-Control": "public, max-age=3600"})
 

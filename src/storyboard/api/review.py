@@ -28,7 +28,7 @@ from ..schemas import (
     JobStatus,
     clean_text,
 )
-from .deps import EngineDep, JobId, SettingsDep
+from .deps import EngineDep, JobId, PlainNumber, SettingsDep
 from .views import job_response
 
 __all__ = ["router"]
@@ -98,7 +98,7 @@ async def events(job_id: JobId, engine: EngineDep, settings: SettingsDep) -> Str
              responses={409: {"description": "The job is still running (or still stopping)"}})
 def regenerate(
     job_id: JobId,
-    scene_number: Annotated[int, Path(ge=1, le=10)],
+    scene_number: Annotated[int, PlainNumber, Path(ge=1, le=10)],
     request: Request,
     background_tasks: BackgroundTasks,
     engine: EngineDep,
@@ -128,7 +128,7 @@ class RerenderRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    scenes: list[Annotated[int, Field(ge=1, le=10)]] | Literal["stale"] = Field(
+    scenes: list[Annotated[int, Field(ge=1, le=10, strict=True)]] | Literal["stale"] = Field(
         min_length=1, max_length=10)
 
 

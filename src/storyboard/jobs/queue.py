@@ -78,7 +78,11 @@ class Queue:
         def retry_when(retries: int, exc: Exception) -> bool:
             # Busy (a redelivery racing a live lease) or a database hiccup: try again later.
             # Anything else the job itself has already handled or recorded.
-            return retries < max_retries and isinstance(exc, JobBusyError | SQLAlchemyError)
+            return retries < max_retries and isinstance(exc, dramatiq.Retry | SQLAlchemyError)
+
+        # An expected retry is told in one line of ours (``_run``); Dramatiq's own "Retrying
+        # message" line would say it twice.
+        logging.getLogger("dramatiq.middleware.retries.Retries").setLevel(logging.WARNING)
 
         lease_ms = int(settings.lease_seconds * 1000)
         self.actor: Any = dramatiq.actor(
@@ -106,6 +110,11 @@ class Queue:
         self._tasks.add(task)
         try:
             await run_storyboard_job(job_id, self._runtime, raise_if_busy=True)
+        except JobBusyError as exc:
+            # Expected (a redelivery racing a live lease): one line, no traceback. Raised as
+            # Dramatiq's Retry, which its worker does not log as an error.
+            log.info("Job %s: busy (%s); the queue will try again later", job_id, exc)
+            raise dramatiq.Retry(str(exc)) from None
         except asyncio.CancelledError:
             if not self._handing_back.is_set():
                 raise
