@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PROMPT ?= A robot exploring Mars
 
-.PHONY: demo test bench smoke serve worker clean
+.PHONY: demo test bench chaos smoke serve worker clean
 
 $(VENV)/.run: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ bench: $(VENV)/.test  ## benchmarks, printed as a table
 
 SMOKE_PROMPT ?= A lonely lighthouse keeper finds a message in a bottle. She sails out into the storm to find its sender, and discovers a hidden island.
 LLM_KEYS = $$OPENAI_API_KEY$$STORYBOARD_LLM_API_KEY$$OPENAI_BASE_URL$$STORYBOARD_LLM_BASE_URL
+
+chaos: $(VENV)/.test  ## SIGKILLs while jobs run (embedded, then Dramatiq): prints the figures
+	$(BIN)/python -m tests.chaos
 
 smoke: $(VENV)/.run  ## one real storyboard: real images with a Replicate key, a real plan with an LLM
 	@if [ -z "$$REPLICATE_API_KEY$$REPLICATE_API_TOKEN" ]; then \

@@ -46,7 +46,7 @@ from storyboard.images.sketch import render_sketch
 from storyboard.jobs import JobRuntime, run_storyboard_job, save_generated_video
 from storyboard.jobs.worker import Worker
 from storyboard.plan import PlannerInfo
-from storyboard.planning import PlanRequest, Planners, compose_scenes, plan_job
+from storyboard.planning import Planners, PlanRequest, compose_scenes, plan_job
 from storyboard.planning.answers import read_plan
 from storyboard.planning.format import SYSTEM_PROMPT, plan_prompt
 from storyboard.scenes import parse_prompt_to_scenes
@@ -297,12 +297,81 @@ def bench_planning(latency: float, runs: int = 20) -> list[tuple[str, str, str]]
              f"max {max(check):.2f} ms (target <= 5 ms)")]
 
 
+def bench_fleet_quota(limit: int = 100, window: int = 10, seconds: float = 60.0,
+                      latency: float = 0.5) -> list[tuple[str, str, str]]:
+    """Three worker processes (PostgreSQL, the rate limit shared in Redis) against a fake
+    Replicate that allows ``limit`` creates in any ``window`` seconds and answers 429 beyond:
+    the share of the quota used over ``seconds``, and the share of creates answered 429."""
+    import subprocess
+    import uuid
+
+    import httpx
+    import psycopg
+
+    url = _postgres_url()
+    redis_up = True
+    try:
+        import redis
+
+        redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_connect_timeout=2).ping()
+    except Exception:  # noqa: BLE001 - any failure means: no Redis here
+        redis_up = False
+    if url is None or not redis_up:
+        return [("fleet quota, 3 workers", "skipped", "needs PostgreSQL and Redis on 127.0.0.1")]
+    quota = limit * seconds / window
+    jobs = int(quota / 6 * 1.5) + 1  # more work than the quota lets through
+    with FakeReplicateProcess(latency=latency, create_limit=(limit, window)) as fake, \
+            tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "DATA": tmp, "DATABASE_URL": url, "REPLICATE_API_KEY": FAKE_API_KEY,
+               "REPLICATE_BASE_URL": fake.base_url, "STORYBOARD_IMAGE_PROVIDER": "replicate",
+               "STORYBOARD_PLANNER": "rules", "STORYBOARD_REDIS_URL": "redis://127.0.0.1:6379/0",
+               "STORYBOARD_QUEUE_NAME": f"sb_bench_{uuid.uuid4().hex[:8]}",
+               "STORYBOARD_IMAGE_RATE_LIMIT": str(limit),
+               "STORYBOARD_IMAGE_RATE_WINDOW": str(window),
+               "STORYBOARD_REPLICATE_POLL_INTERVAL": "0.2", "STORYBOARD_WORKER_MAX_JOBS": "100",
+               "STORYBOARD_WORKER_POLL_INTERVAL": "0.1"}
+        env.pop("STORYBOARD_BROKER_URL", None)
+        settings = _settings(Path(tmp), database_url=url)
+        get_engine(settings)
+        for _ in range(jobs):
+            _job(settings, 30)
+        dispose_engines()
+        workers = [subprocess.Popen([sys.executable, "-m", "storyboard", "worker", "--quiet"],
+                                    env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL) for _ in range(3)]
+        stats_url = f"{fake.base_url.removesuffix('/v1')}/_fake/stats"
+        try:
+            deadline = time.monotonic() + seconds + 30
+            while time.monotonic() < deadline:
+                stats = httpx.get(stats_url, timeout=10).json()
+                accepted = sorted(stats["accepted_at"])
+                if accepted and accepted[-1] - accepted[0] >= seconds + 1:
+                    break
+                time.sleep(1)
+        finally:
+            for worker in workers:
+                worker.terminate()
+            for worker in workers:
+                worker.wait(30)
+        stats = httpx.get(stats_url, timeout=10).json()
+    with psycopg.connect("host=127.0.0.1 dbname=test", autocommit=True) as conn:
+        conn.execute('DROP DATABASE IF EXISTS "storyboard_bench" WITH (FORCE)')
+    accepted = sorted(stats["accepted_at"])
+    start = accepted[0]
+    used = sum(1 for t in accepted if start <= t < start + seconds)
+    asked = stats["creations"]
+    refused = stats["throttled"]
+    return [(f"fleet quota, 3 workers, {limit}/{window}s rolling, {seconds:g}s",
+             f"{used / quota:.1%} of the quota ({used}/{quota:.0f}) (target >= 95%)",
+             f"{refused / max(1, asked):.2%} of {asked} creates answered 429 (target <= 1%)")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Storyboard benchmarks")
     parser.add_argument("--latency", type=float, default=1.0, help="L for the wall-time table")
     parser.add_argument("--quick", action="store_true", help="smaller drain run (20 jobs)")
     parser.add_argument("--only", nargs="*", metavar="CASE",
-                        choices=["sketch", "pipeline", "wall", "drain", "planning"],
+                        choices=["sketch", "pipeline", "wall", "drain", "planning", "quota"],
                         help="run only these cases")
     args = parser.parse_args()
     cases = {
@@ -311,6 +380,7 @@ def main() -> None:
         "wall": lambda: bench_wall_time(args.latency),
         "drain": lambda: bench_drain(2.0, 20 if args.quick else 100, 6),
         "planning": lambda: bench_planning(0.2),
+        "quota": bench_fleet_quota,
     }
     rows: list[tuple[str, str, str]] = []
     for name, case in cases.items():

@@ -35,6 +35,7 @@ import collections
 import contextlib
 import io
 import json
+import math
 import re
 import secrets
 import signal
@@ -65,6 +66,7 @@ __all__ = [
     "FLUX_SCHNELL",
     "FLUX_SCHNELL_VERSION",
     "NSFW_ERROR",
+    "TAG",
     "FakePrediction",
     "FakeReplicate",
     "FakeReplicateProcess",
@@ -82,6 +84,7 @@ NSFW_ERROR = (
     "All generated images contained NSFW content. Try running it again with a different prompt."
 )
 TRANSIENT_ERROR = "CUDA error: an illegal memory access was encountered"
+TAG = b"\n#prediction:"  # what a tagged output file ends with, before the prediction's id
 # Flux-Schnell's sizes at 1 megapixel (the doc's table; the rest follow the same rounding).
 SIZES = {
     "1:1": (1024, 1024), "16:9": (1344, 768), "9:16": (768, 1344), "4:3": (1152, 896),
@@ -257,8 +260,12 @@ class FakeReplicate:
         latency: float = 0.0,
         wait_cap: float | None = None,
         file_host: str | None = None,
+        tag_outputs: bool = False,
+        create_limit: tuple[int, float] | None = None,
     ) -> None:
         self._defaults = (api_key, latency, wait_cap, file_host)
+        self._tag = tag_outputs
+        self._limit = create_limit
         self._configure()
         self.predictions: dict[str, FakePrediction] = {}
         self.requests: list[RecordedRequest] = []
@@ -289,6 +296,14 @@ class FakeReplicate:
             LANGUAGE_MODEL: _plan_answer, "meta/meta-llama-3-8b-instruct": _plan_answer}
         self.create_status = 201  # Replicate answers creates with 201 (202 is documented too)
         self.list_page_size = 100  # ``GET /v1/predictions`` pages (Replicate's: 100)
+        # Each output file ends with "#prediction:<id>" (after the image data, which decoders
+        # ignore): a stored image then says which prediction it came from (not for jpg).
+        self.tag_outputs = self._tag
+        # (creates, seconds): a rolling limit on creations, answered 429 beyond it.
+        self.create_limit: tuple[int, float] | None = self._limit
+        self.accepted: collections.deque[float] = collections.deque()
+        self.accepted_at: list[float] = []  # wall-clock times of creates let through
+        self.throttled = 0  # creates answered 429 by the limit
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -431,6 +446,13 @@ class FakeReplicate:
         """Every create request received (answered or not)."""
         return self.requests_to("POST", r"^/v1/(models/[^/]+/[^/]+/)?predictions$")
 
+    def billed(self) -> list[str]:
+        """The image predictions Replicate would bill: Flux-Schnell is priced per output image,
+        so those that succeeded (an aborted one never ran; failed and canceled ones made no
+        image)."""
+        return [p.id for p in list(self.predictions.values())
+                if p.plan.text is None and p.status == "succeeded"]
+
     @property
     def cancels(self) -> list[str]:
         """Ids of the predictions a client asked to cancel, in order."""
@@ -452,6 +474,8 @@ class FakeReplicate:
                 Route("/v1/predictions/{id}", self._get, methods=["GET"]),
                 Route("/v1/predictions/{id}/cancel", self._cancel, methods=["POST"]),
                 Route("/files/{id}/{file}", self._file, methods=["GET"]),
+                # Not Replicate's: what a test outside this process reads of the fake.
+                Route("/_fake/stats", self._stats, methods=["GET"]),
             ]
         )
 
@@ -515,6 +539,8 @@ class FakeReplicate:
             return self._problem(401)
         if fault := await self._fault("create", request):
             return fault
+        if throttled := self._over_the_limit():
+            return throttled
         if not isinstance(body, dict) or not isinstance(body.get("input"), dict):
             return self._problem(
                 422,
@@ -732,6 +758,35 @@ class FakeReplicate:
         self._do_cancel(prediction)
         return JSONResponse(self._json(prediction, request))
 
+    def _over_the_limit(self) -> Response | None:
+        """Replicate's create limit, as a rolling window: at most ``create_limit[0]`` creates
+        in any ``create_limit[1]`` seconds; beyond, 429 with Retry-After (whole seconds, as
+        HTTP has them) and the body's "Expected available in N seconds"."""
+        if self.create_limit is None:
+            return None
+        limit, window = self.create_limit
+        now = time.monotonic()
+        with self._lock:
+            while self.accepted and self.accepted[0] <= now - window:
+                self.accepted.popleft()
+            if len(self.accepted) < limit:
+                self.accepted.append(now)
+                self.accepted_at.append(time.time())
+                return None
+            self.throttled += 1
+            wait = max(1, math.ceil(self.accepted[0] + window - now))
+        return JSONResponse(
+            {"title": "Request was throttled.", "status": 429,
+             "detail": f"Request was throttled. Expected available in {wait} second"
+                       f"{'s' if wait != 1 else ''}."},
+            429, headers={"Retry-After": str(wait)}, media_type="application/problem+json")
+
+    async def _stats(self, request: Request) -> Response:
+        return JSONResponse({"creations": len(self.creations), "billed": self.billed(),
+                             "predictions": len(self.predictions),
+                             "accepted_at": list(self.accepted_at),
+                             "throttled": self.throttled})
+
     async def _file(self, request: Request) -> Response:
         await self._record(request)
         if fault := await self._fault("file", request):
@@ -746,6 +801,8 @@ class FakeReplicate:
             prediction.input.get("aspect_ratio", "1:1"),
             prediction.input.get("megapixels", "1"),
         )
+        if self.tag_outputs and fmt != "jpg":
+            data += TAG + prediction.id.encode()
         return Response(data, media_type=CONTENT_TYPES.get(fmt, "application/octet-stream"))
 
 
@@ -770,8 +827,11 @@ class FakeReplicateProcess:
     Scripting is limited to the constructor's settings; ``base_url`` is ready after ``start()``.
     """
 
-    def __init__(self, *, latency: float = 0.0, api_key: str = FAKE_API_KEY) -> None:
-        self.latency, self.api_key = latency, api_key
+    def __init__(self, *, latency: float = 0.0, api_key: str = FAKE_API_KEY,
+                 tag_outputs: bool = False, create_limit: tuple[int, float] | None = None,
+                 ) -> None:
+        self.latency, self.api_key, self.tag_outputs = latency, api_key, tag_outputs
+        self.create_limit = create_limit
         self.base_url = ""
         self._process: subprocess.Popen[str] | None = None
 
@@ -784,6 +844,9 @@ class FakeReplicateProcess:
             str(self.latency),
             "--api-key",
             self.api_key,
+            *(["--tag-outputs"] if self.tag_outputs else []),
+            *(["--create-limit", str(self.create_limit[0]), "--create-window",
+               str(self.create_limit[1])] if self.create_limit else []),
         ]
         root = str(Path(__file__).resolve().parent.parent)
         self._process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, text=True)
@@ -815,10 +878,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--api-key", default=FAKE_API_KEY)
+    parser.add_argument("--tag-outputs", action="store_true")
+    parser.add_argument("--create-limit", type=int, default=0)
+    parser.add_argument("--create-window", type=float, default=60.0)
     args = parser.parse_args()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with FakeReplicate(latency=args.latency, api_key=args.api_key) as fake:
+    limit = (args.create_limit, args.create_window) if args.create_limit else None
+    with FakeReplicate(latency=args.latency, api_key=args.api_key,
+                       tag_outputs=args.tag_outputs, create_limit=limit) as fake:
         print(fake.base_url, flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()

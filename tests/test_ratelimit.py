@@ -54,3 +54,26 @@ def test_redis_429_pauses_every_worker() -> None:
     finally:
         a.close()
         b.close()
+
+
+def test_the_window_rolls_a_slot_frees_when_the_oldest_leaves() -> None:
+    """Any window of the provider's length holds at most the limit (not per clock window): the
+    sixth creation of five a second waits until the first is a (slightly padded) second old."""
+    import time
+
+    limiter = ImageRateLimiter(limit=5, window=1)
+    assert [limiter._try_acquire() for _ in range(5)] == [0.0] * 5
+    wait = limiter._try_acquire()
+    assert 1.0 <= wait <= 1.5  # one second, and the slack for requests that lag their slot
+    time.sleep(wait)
+    assert limiter._try_acquire() == 0.0
+
+
+def test_redis_window_rolls_too() -> None:
+    a, b = _pair(limit=3)
+    try:
+        assert [a._try_acquire(), b._try_acquire(), a._try_acquire()] == [0.0] * 3
+        assert 60.0 <= b._try_acquire() <= 61.0  # the oldest leaves the 60 s window first
+    finally:
+        a.close()
+        b.close()

@@ -1,23 +1,50 @@
-"""One image rate limit for every worker: creations per window, and a shared pause on 429.
+"""One image rate limit for every worker: creations in a rolling window, and a shared pause.
 
-The window counter is Dramatiq's ``WindowRateLimiter``: on Redis it is shared by the whole fleet,
-in-process (no Redis) it covers one process. When a provider still answers 429, the wait it asks
-for is stored beside the counter, so every worker slows down, not only the one that got it.
+A provider's "N creations per minute" holds over any minute, not per clock minute, so the
+limit is a rolling window: a log of the moments creations were let through (a sorted set in
+Redis, shared by the whole fleet, changed by one Lua script so two workers cannot both take the
+last slot; in-process, a deque, when there is no Redis). A creation waits exactly until the
+oldest in the window leaves it. The window is kept a little longer than the provider's
+(``_SLACK``): a request reaches the provider a few milliseconds after it is let through, and
+not always in the order let through, so a window kept to the millisecond would now and then
+let one through that the provider still counts. When a provider answers 429 all the same, the
+wait it asks for is stored beside the log, so every worker slows down, not only the one that
+got it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import random
 import threading
 import time
-
-from dramatiq.rate_limits import WindowRateLimiter
-from dramatiq.rate_limits.backends import RedisBackend, StubBackend
+import uuid
 
 __all__ = ["ImageRateLimiter"]
 
 _KEY = "storyboard:image-creations"
+# A slot is taken or the wait returned in one step, on Redis's own clock (workers' clocks
+# may differ).
+_TAKE = """
+local key, window, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+if redis.call('ZCARD', key) < limit then
+  redis.call('ZADD', key, now, ARGV[3])
+  redis.call('PEXPIRE', key, math.ceil(window * 1000) + 1000)
+  return '0'
+end
+local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+return tostring(tonumber(oldest[2]) + window - now)
+"""
+
+
+def _slack(window: float) -> float:
+    """How much longer than the provider's window ours is: 1%, at least half a second (what a
+    request may lag behind its slot on a busy worker, as measured in bench/)."""
+    return max(0.5, window * 0.01)
 
 
 class ImageRateLimiter:
@@ -25,17 +52,18 @@ class ImageRateLimiter:
 
     def __init__(self, *, limit: int, window: int, redis_url: str | None = None,
                  namespace: str = "storyboard") -> None:
+        self.limit = limit
+        self.window = window + _slack(window)
+        self._key = f"{namespace}:{_KEY}"
+        self._pause_key = f"{namespace}:image-pause-until"
         if redis_url:
             import redis
 
             self._redis: redis.Redis | None = redis.Redis.from_url(redis_url)
-            backend = RedisBackend(client=self._redis)
+            self._take = self._redis.register_script(_TAKE)
         else:
             self._redis = None
-            backend = StubBackend()
-        self._limiter = WindowRateLimiter(backend, f"{namespace}:{_KEY}", limit=limit,
-                                          window=window)
-        self._pause_key = f"{namespace}:image-pause-until"
+        self._log: collections.deque[float] = collections.deque()
         self._local_pause = 0.0
         self._lock = threading.Lock()
         self.waits = 0  # times a creation had to wait (for tests and benchmarks)
@@ -51,8 +79,17 @@ class ImageRateLimiter:
         pause = self._pause_until() - time.time()
         if pause > 0:
             return pause
-        with self._limiter.acquire(raise_on_failure=False) as acquired:
-            return 0.0 if acquired else 0.25
+        if self._redis is not None:
+            return max(0.0, float(self._take(keys=[self._key], args=[
+                self.window, self.limit, uuid.uuid4().hex])))
+        with self._lock:
+            now = time.monotonic()
+            while self._log and self._log[0] <= now - self.window:
+                self._log.popleft()
+            if len(self._log) < self.limit:
+                self._log.append(now)
+                return 0.0
+            return self._log[0] + self.window - now
 
     async def acquire(self) -> None:
         while True:
@@ -60,8 +97,9 @@ class ImageRateLimiter:
             if wait <= 0:
                 return
             self.waits += 1
-            # Jitter, so a fleet that waited together does not retry together.
-            await asyncio.sleep(min(wait, 5.0) * random.uniform(1.0, 1.2))
+            # Jitter, so a fleet that waited together does not retry together; a little, or a
+            # slot freed now would be left unused.
+            await asyncio.sleep(min(wait, 5.0) + random.uniform(0.0, 0.02))
 
     def _set_pause(self, seconds: float) -> None:
         until = time.time() + seconds
