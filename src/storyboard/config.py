@@ -106,6 +106,19 @@ class Settings(BaseSettings):
     # Output tokens one answer may use: a 10-scene plan with its bible takes about 2,500.
     llm_max_tokens: int = Field(default=6000, ge=256, le=65536)
 
+    # Cost control: reuse identical image requests' images; a cap per job (a request's
+    # max_cost overrides it) and a daily budget for the whole fleet (None: no limit).
+    image_cache: Literal["on", "off"] = "on"
+    max_job_cost: float = Field(default=1.0, gt=0)
+    daily_budget: float | None = Field(default=None, gt=0)
+
+    # Webhooks: the secret deliveries are signed with (Standard Webhooks' whsec_<base64>),
+    # whether private addresses may receive them (tests), how often the outbox is looked at.
+    webhook_secret: SecretStr | None = None
+    webhook_allow_private: bool = False
+    webhook_poll_interval: float = Field(default=1.0, gt=0)
+    webhook_timeout: float = Field(default=10.0, gt=0)
+
     # How often a running job looks for a cancel (or a lost lease) in the database.
     status_poll_interval: float = Field(default=1.0, gt=0)
 

@@ -119,6 +119,25 @@ class GenerationRequest(BaseModel):
         description="Who plans the shots: 'auto' (the server's setting), 'rules' (the fixed "
         "beats, offline) or 'llm' (the configured language model; 422 when none is).",
     )
+    webhook_url: str | None = Field(
+        default=None, max_length=2000,
+        description="An http(s) URL to POST the JobResponse to on the events asked for "
+        "(signed as Standard Webhooks do, retried for at least an hour).",
+    )
+    webhook_events: list[Literal["start", "scene", "completed"]] = Field(
+        default_factory=lambda: ["completed"], max_length=3,
+        description="Which events to send: start, scene (each finished scene), completed.",
+    )
+    max_cost: float | None = Field(
+        default=None, gt=0, le=1000, strict=True,
+        description="The most this job may spend, in USD (default STORYBOARD_MAX_JOB_COST): "
+        "refused with 422 when its estimate is higher, stopped when a run would pass it.",
+    )
+    cache: bool = Field(
+        default=True, strict=False,
+        description="Reuse the stored image of an identical request made before (free). "
+        "false: always pay for fresh images.",
+    )
     review_plan: bool = Field(
         default=False,
         strict=True,

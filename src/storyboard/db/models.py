@@ -18,7 +18,16 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "GeneratedVideo", "Prediction", "UTCDateTime", "utcnow"]
+__all__ = [
+    "Base",
+    "BudgetDay",
+    "CachedImage",
+    "GeneratedVideo",
+    "Prediction",
+    "UTCDateTime",
+    "WebhookMessage",
+    "utcnow",
+]
 
 
 def utcnow() -> datetime:
@@ -108,3 +117,60 @@ class Prediction(Base):
     possible_cost: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CachedImage(Base):
+    """An image request made once: identical requests (same provider, model and inputs, seed
+    included) reuse its stored image. ``pending`` while one worker makes it (``claimed_by``
+    until ``claimed_until``), ``done`` when stored, ``failed`` when it could not be made."""
+
+    __tablename__ = "image_cache"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32), nullable=False)
+    model: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    job_id: Mapped[int | None] = mapped_column(Integer)  # where it was made
+    scene_number: Mapped[int | None] = mapped_column(Integer)
+    image_url: Mapped[str | None] = mapped_column(Text)
+    source_url: Mapped[str | None] = mapped_column(Text)
+    prediction_id: Mapped[str | None] = mapped_column(String(128))
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookMessage(Base):
+    """A webhook delivery in the durable outbox: sent (and retried with backoff for at least an
+    hour) by any worker; ``id`` is the ``webhook-id`` every attempt carries."""
+
+    __tablename__ = "webhook_outbox"
+    __table_args__ = (
+        Index("ix_webhook_outbox_due", "delivered_at", "next_attempt_at"),
+        Index("ix_webhook_outbox_job", "job_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    event: Mapped[str] = mapped_column(String(16), nullable=False)  # start | scene | completed
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    payload: Mapped[str] = mapped_column(Text, nullable=False)  # the JobResponse, as sent
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    gave_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class BudgetDay(Base):
+    """One row per UTC day the daily budget was checked on: locked while a paid creation is
+    reserved, so workers on different machines cannot both take the last dollar."""
+
+    __tablename__ = "budget_days"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    touched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
