@@ -34,8 +34,10 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph
 
 from .contact_sheet import render_contact_sheet
+from .renders import rendered_animatic
 from .scenes import beat_label
 from .schemas import JobResponse, StoryboardEntry
+from .shotlist import build_shot_list
 from .shots import shot_line
 from .storage import path_for_url
 
@@ -390,7 +392,8 @@ def _zip_info(name: str, moment: datetime, compress: int) -> zipfile.ZipInfo:
 
 
 def build_zip(job: JobResponse, media_dir: Path) -> bytes:
-    """A ZIP of the job: the current image of each scene, ``storyboard.json`` and ``index.html``.
+    """A ZIP of the job: the current image of each scene, ``storyboard.json``, ``index.html``,
+    the shot list ``shotlist.csv`` and, when this version was rendered, ``animatic.mp4``.
 
     Scenes without an image file are left out of the images but stay in the JSON and the sheet.
     """
@@ -414,4 +417,10 @@ def build_zip(job: JobResponse, media_dir: Path) -> bytes:
         title = job.prompt or f"Storyboard #{job.job_id}"
         sheet = render_contact_sheet(title, entries, sources)
         archive.writestr(_zip_info("index.html", moment, zipfile.ZIP_DEFLATED), sheet)
+        archive.writestr(_zip_info("shotlist.csv", moment, zipfile.ZIP_DEFLATED),
+                         build_shot_list(job, media_dir).encode("utf-8"))
+        animatic = rendered_animatic(job, media_dir)
+        if animatic is not None:
+            archive.writestr(_zip_info("animatic.mp4", moment, zipfile.ZIP_STORED),
+                             animatic.read_bytes())
     return buffer.getvalue()

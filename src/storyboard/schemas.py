@@ -134,7 +134,7 @@ class GenerationRequest(BaseModel):
         "refused with 422 when its estimate is higher, stopped when a run would pass it.",
     )
     cache: bool = Field(
-        default=True, strict=False,
+        default=True, strict=True,
         description="Reuse the stored image of an identical request made before (free). "
         "false: always pay for fresh images.",
     )
@@ -210,6 +210,11 @@ class StoryboardEntry(BaseModel):
     stale: bool = False
     drawn_prompt: str | None = Field(default=None, exclude_if=lambda value: value is None)
     prompt_overridden: bool = Field(default=False, exclude_if=lambda value: value is False)
+    # The image is an identical earlier request's, reused at no cost (``cache_source`` says
+    # which job and scene made it).
+    cached: bool = Field(default=False, exclude_if=lambda value: value is False)
+    cache_source: dict[str, int | None] | None = Field(
+        default=None, exclude_if=lambda value: value is None)
 
 
 class VideoProgress(BaseModel):

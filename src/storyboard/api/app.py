@@ -29,7 +29,7 @@ from ..jobs.queue import Queue
 from ..jobs.task import generate_storyboard_task
 from ..jobs.worker import WorkerThread
 from ..schemas import plain_message
-from . import media, review, routes
+from . import exports, media, review, routes
 
 __all__ = ["create_app"]
 
@@ -149,6 +149,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.include_router(routes.router)
     app.include_router(review.router)
+    app.include_router(exports.router)
     app.include_router(media.router)
     if media.STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=media.STATIC_DIR), name="static")

@@ -1,4 +1,5 @@
-"""Review endpoints: live events, regenerate one scene, approve, cancel, exports."""
+"""Review endpoints: live events, regenerate one scene, re-render, edit the plan, render a
+reviewed plan, approve, cancel."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Body, Path, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..db import IDLE_STATUSES, get_job_row, require_job_row
@@ -180,33 +181,3 @@ def cancel(job_id: JobId, engine: EngineDep, request: Request) -> JobResponse:
     row = cancel_job(engine, job_id)
     request.app.state.cancelled(job_id)
     return job_response(row)
-
-
-def _job(engine: EngineDep, job_id: int) -> JobResponse:
-    return job_response(require_job_row(engine, job_id))
-
-
-async def _export(job_id: int, engine: EngineDep, settings: SettingsDep, kind: str) -> Response:
-    """The job as a file download: ``pdf`` (the storyboard sheet) or ``zip`` (images + JSON)."""
-    from ..exports import build_pdf, build_zip
-
-    build, media_type = {"pdf": (build_pdf, "application/pdf"),
-                         "zip": (build_zip, "application/zip")}[kind]
-    job = await asyncio.to_thread(_job, engine, job_id)
-    data = await asyncio.to_thread(build, job, settings.media_dir)
-    return Response(data, media_type=media_type, headers={
-        "Content-Disposition": f'attachment; filename="storyboard-{job_id}.{kind}"'})
-
-
-@router.get("/{job_id}/export.pdf", summary="The storyboard as a PDF sheet",
-            response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
-async def export_pdf(job_id: JobId, engine: EngineDep, settings: SettingsDep) -> Response:
-    return await _export(job_id, engine, settings, "pdf")
-
-
-@router.get("/{job_id}/export.zip", summary="The images and storyboard JSON as a ZIP",
-            response_class=Response, responses={200: {"content": {"application/zip": {}}}})
-async def export_zip(job_id: JobId, engine: EngineDep, settings: SettingsDep) -> Response:
-    return await _export(job_id, engine, settings, "zip")
-
-

@@ -18,6 +18,7 @@ module adds ``DownloadError`` (succeeded and billed, but the image did not arriv
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
@@ -139,6 +140,12 @@ class ReplicateClient(ReplicateAPI):
 
     def __repr__(self) -> str:
         return f"ReplicateClient(base_url={self._base!r}, model={self._model!r})"
+
+    def cache_key(self, request: ImageRequest) -> str:
+        """What identifies ``request`` here: the model (and version) and the exact inputs it
+        is sent, seed included (the image cache's key)."""
+        return json.dumps([self.name, self._model, build_input(self._model, request, {})],
+                          sort_keys=True)
 
     async def generate_image(self, prompt: str, **options: object) -> ImageResult:
         """Make one image from ``prompt``; ``options`` are the model's inputs (aspect_ratio ...)."""

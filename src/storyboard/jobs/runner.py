@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
 
@@ -30,6 +31,7 @@ from ..plan import Plan
 from ..schemas import JobStatus, StoryboardEntry, VideoProgress
 from ..storage import save_image, url_for
 from .accounting import RunLedger
+from .cache import CacheHit, ImageCache, request_key
 from .progress import generating_progress
 from .runtime import JobRuntime
 
@@ -119,6 +121,12 @@ def choose_seeds(entries: list[StoryboardEntry], params: dict[str, Any]) -> None
             entry.seed = job_seed(params, entry, base)
 
 
+async def _shielded(work: Awaitable[None]) -> None:
+    """Finish ``work`` even when the caller is being cancelled."""
+    with contextlib.suppress(Exception):
+        await asyncio.shield(asyncio.ensure_future(work))
+
+
 async def watch_job(rt: JobRuntime, job_id: int) -> None:
     """Keep the job's lease alive while it runs (planning too), and stop it (``JobStopped``)
     when its row leaves the runnable statuses (a cancel from any process) or another worker has
@@ -159,6 +167,10 @@ class SceneRunner:
         self.produced = 0
         # Ledger statements owed, written with each save.
         self.books = books if books is not None else RunLedger(rt, job_id)
+        # Identical image requests share one image (paid providers, unless turned off).
+        caching = (rt.settings.image_cache == "on" and params.get("cache", True) is not False
+                   and rt.provider.price_per_image > 0)
+        self.cache = ImageCache(rt, job_id) if caching else None
         self.media_dir = rt.settings.media_dir  # resolved once: it walks the path on disk
         # Whether the scenes' seeds are ours alone (see ``choose_seeds``); the scenes an
         # interrupted run may have asked the provider for without learning the prediction's id,
@@ -261,6 +273,32 @@ class SceneRunner:
                     raise
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
+    def _cache_key(self, entry: StoryboardEntry) -> str | None:
+        """The scene's request's cache key, when the cache is on for this run."""
+        if self.cache is None:
+            return None
+        request = scene_request(entry, self.params, len(self.entries),
+                                self.rt.settings.output_format, plan=self.plan)
+        try:
+            return request_key(self.rt.provider, request)
+        except ImageGenerationError:  # inputs the provider refuses: its own attempt says so
+            return None
+
+    async def _reuse(self, entry: StoryboardEntry, hit: CacheHit) -> None:
+        """Complete the scene with an identical request's stored image: nothing is paid."""
+        number = entry.scene.scene_number
+        entry.image_url = await asyncio.to_thread(
+            self.cache.copy_into_job, hit, number, len(entry.versions) + 1)  # type: ignore[union-attr]
+        entry.source_url, entry.prediction_id = hit.source_url, None
+        entry.cached = True
+        entry.cache_source = {"job_id": hit.job_id, "scene_number": hit.scene_number}
+        entry.generation_status = "completed"
+        entry.drawn_prompt, entry.stale = entry.scene.image_prompt, False
+        log.info("Job %s: Scene %d completed - %s (cached: the same request as job %s scene %s)",
+                 self.job_id, number, entry.image_url, hit.job_id, hit.scene_number)
+        self.in_flight.discard(number)
+        await self.save()
+
     async def run_scene(self, entry: StoryboardEntry) -> None:
         """Make one scene's image (with retries) and record the outcome."""
         if entry.generation_status in ("completed", "failed"):
@@ -271,18 +309,33 @@ class SceneRunner:
             entry.generation_status, entry.error = "generating", None
             log.info("Job %s: Generating image for scene %d/%d", self.job_id, number, total)
             started = self.rt.clock()
+            key = self._cache_key(entry)
             try:
+                if key is not None:
+                    assert self.cache is not None
+                    hit = await self.cache.reuse_or_claim(key, number)
+                    if hit is not None:
+                        await self._reuse(entry, hit)
+                        return
                 # No write here: the checkpoint (when the provider has a prediction id) and the
                 # outcome below are the writes that matter; the progress written after the
                 # previous scene already names this one.
                 result = await self._generate(entry)
             except AccountError:
+                if key is not None:
+                    await _shielded(self.cache.failed(key))  # type: ignore[union-attr]
                 raise
             except ImageGenerationError as exc:
                 entry.generation_status = "failed"
                 entry.error = str(exc)
                 reason = "All retries exhausted" if isinstance(exc, RetryableImageError) else exc
                 log.error("Job %s: Scene %d failed - %s", self.job_id, number, reason)
+                if key is not None:
+                    await self.cache.failed(key)  # type: ignore[union-attr]
+            except BaseException:  # stopped or cancelled: the claim is no one's any more
+                if key is not None:
+                    await _shielded(self.cache.failed(key))  # type: ignore[union-attr]
+                raise
             else:
                 # In a thread: hundreds of scenes finishing together must not stall the loop.
                 path = await asyncio.to_thread(
@@ -294,6 +347,9 @@ class SceneRunner:
                 entry.drawn_prompt, entry.stale = entry.scene.image_prompt, False
                 if result.prediction_id:
                     self.books.settled(result.prediction_id, "succeeded", result.cost)
+                if key is not None:
+                    await self.cache.made(key, entry.image_url, result.source_url,  # type: ignore[union-attr]
+                                          result.prediction_id)
                 self.produced += 1
                 self.image_seconds.append(self.rt.clock() - started)
                 log.info("Job %s: Scene %d completed - %s", self.job_id, number, entry.image_url)
