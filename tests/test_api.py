@@ -114,7 +114,9 @@ def test_aspect_ratio_and_seed_reach_every_image_request(settings: Settings) -> 
         defaults = wait_final(c, default).json()
     assert job["parameters"] == {"prompt": "A robot exploring Mars", "duration": 15,
                                  "style": "cinematic", "aspect_ratio": "9:16", "seed": 7,
-                                 "planner": "auto", "review_plan": False}
+                                 "planner": "auto", "review_plan": False, "webhook_url": None,
+                                 "webhook_events": ["completed"], "max_cost": None,
+                                 "cache": True}
     first, second = provider.calls[:3], provider.calls[3:]
     assert {r.aspect_ratio for r in first} == {"9:16"}
     # One seed per job, offset per scene: repeatable, yet the frames differ.

@@ -176,7 +176,7 @@ def test_zip_has_every_image_the_json_and_a_contact_sheet(
     archive = zipfile.ZipFile(io.BytesIO(build_zip(job, settings.media_dir)))
     assert archive.testzip() is None
     images = [f"scene-{n:02d}.png" for n in range(1, 7)]
-    assert archive.namelist() == [*images, "storyboard.json", "index.html"]
+    assert archive.namelist() == [*images, "storyboard.json", "index.html", "shotlist.csv"]
     assert job.storyboard is not None
     for name, entry in zip(images, job.storyboard, strict=True):
         assert entry.image_url is not None

@@ -28,9 +28,10 @@ from .config import Settings, get_settings
 from .contact_sheet import write_contact_sheet
 from .db import FINAL_STATUSES, get_engine, get_job_row
 from .db.models import GeneratedVideo, utcnow
-from .errors import JobStateError, StoryboardError
+from .errors import InvalidRequestError, JobStateError, StoryboardError
 from .images import make_provider, provider_name
 from .jobs import JobRuntime, create_storyboard_job, run_storyboard_job
+from .jobs.budget import usd
 from .jobs.plans import load_plan
 from .jobs.review import cancel_job
 from .plan import Plan
@@ -85,6 +86,8 @@ def _setup_logging(verbose: bool) -> None:
         stream=sys.stderr,
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)  # schema steps are printed by us
+    # httpx logs every request's full URL at INFO: a webhook receiver's ?token= among them.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @app.command()
@@ -99,6 +102,11 @@ def generate(
     planner: Annotated[str, typer.Option(
         help="Who plans the shots: auto (the server's setting), rules, or llm (the configured "
              "language model).")] = "auto",
+    max_cost: Annotated[Optional[float], typer.Option(  # noqa: UP045
+        "--max-cost", help="The most this job may spend, in USD (default: "
+                           "STORYBOARD_MAX_JOB_COST).")] = None,
+    cache: Annotated[bool, typer.Option(
+        "--cache/--no-cache", help="Reuse an identical image already made, at no cost.")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every step.")] = False,
 ) -> None:
     """Create a storyboard job, run it here with live progress, and show the result."""
@@ -106,7 +114,8 @@ def generate(
     try:
         request = GenerationRequest(prompt=prompt, duration=duration, style=style,
                                     aspect_ratio=aspect_ratio, seed=seed,  # type: ignore[arg-type]
-                                    planner=planner)  # type: ignore[arg-type]
+                                    planner=planner,  # type: ignore[arg-type]
+                                    max_cost=max_cost, cache=cache)
     except ValidationError as exc:
         raise _fail(_validation_message(exc), 2) from exc
     settings = _settings()
@@ -114,6 +123,8 @@ def generate(
         raise _fail(f"planner: 'llm' cannot be used: {LLM_SETTINGS_HINT}", 2)
     try:
         job_id, status, interrupted = eventloop.run(_run_with_progress(request, settings))
+    except InvalidRequestError as exc:  # over the job's budget: a usage error, like the above
+        raise _fail(str(exc), 2) from exc
     except StoryboardError as exc:
         raise _fail(str(exc)) from exc
     row = get_job_row(get_engine(settings), job_id)
@@ -134,13 +145,6 @@ def generate(
     progress = VideoProgress.model_validate_json(row.progress or "{}")
     out.print(f"[green]{escape(progress.message)}[/] - cost {usd(row.actual_cost or 0)} "
               f"(estimated {usd(row.estimated_cost)})", highlight=False)
-
-
-def usd(amount: float) -> str:
-    """"$0.018", "$0.0004", "$0.00": to the tenth of a cent, no trailing zeros past cents."""
-    text = f"{amount:.4f}".rstrip("0")
-    whole, _, cents = text.partition(".")
-    return f"${whole}.{cents.ljust(2, '0')}"
 
 
 def _check_provider(settings: Settings) -> None:
@@ -349,6 +353,10 @@ def worker(
         consumer.start()
         redispatch_lost_jobs(queue)
         redispatcher.start()
+        from .webhooks import DelivererThread
+
+        hooks = DelivererThread(settings)  # this worker empties the webhook outbox too
+        hooks.start()
         out.print(f"worker consuming queue {settings.queue_name!r}", highlight=False)
         stopping.wait()
         redispatcher.stop()
@@ -359,6 +367,7 @@ def worker(
         consumer.stop(timeout=int((settings.shutdown_grace + 30) * 1000))
         handing_back.join()
         queue.send_handed_back()
+        hooks.stop(timeout=settings.webhook_timeout + 5)
         queue.close()
         return
 

@@ -6,6 +6,7 @@
     ├── JobStateError                   the job is not in a state that allows this (API: 409)
     │   └── JobBusyError                another live worker holds the job's lease
     ├── ConfigurationError              a setting is missing or wrong (says which and how to fix)
+    ├── DailyBudgetError                the fleet's daily budget is spent (API: 429 + Retry-After)
     ├── PlanningError                   a language model gave no usable plan (the job then
     │   │                               plans with the rules and says why)
     │   └── RetryablePlanningError      worth another try (timeouts, 5xx, 429)
@@ -25,6 +26,7 @@ from __future__ import annotations
 __all__ = [
     "AccountError",
     "ConfigurationError",
+    "DailyBudgetError",
     "ImageGenerationError",
     "InvalidRequestError",
     "JobBusyError",
@@ -69,6 +71,14 @@ class JobBusyError(JobStateError):
 
 class ConfigurationError(StoryboardError):
     """A setting is missing or invalid; the message says how to fix it."""
+
+
+class DailyBudgetError(StoryboardError):
+    """Paid work would pass today's budget; ``retry_after`` is the seconds until it resets."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PlanningError(StoryboardError):

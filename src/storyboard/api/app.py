@@ -20,6 +20,7 @@ from ..config import Settings, get_settings
 from ..db import get_engine
 from ..errors import (
     ConfigurationError,
+    DailyBudgetError,
     InvalidRequestError,
     JobNotFoundError,
     JobStateError,
@@ -29,6 +30,7 @@ from ..jobs.queue import Queue
 from ..jobs.task import generate_storyboard_task
 from ..jobs.worker import WorkerThread
 from ..schemas import plain_message
+from ..webhooks import DelivererThread
 from . import exports, media, review, routes
 
 __all__ = ["create_app"]
@@ -60,6 +62,7 @@ _STATUS = {
     InvalidRequestError: 422,
     JobStateError: 409,
     ConfigurationError: 503,
+    DailyBudgetError: 429,
 }
 
 
@@ -74,7 +77,10 @@ async def _storyboard_error(request: Request, exc: Exception) -> JSONResponse:
         where = "path" if exc.field in request.path_params else "body"
         body = {"detail": [{"loc": [where, *_field_path(exc.field)], "msg": exc.message,
                             "type": "value_error"}]}
-    return JSONResponse(body, status_code=status)
+    headers = {}
+    if isinstance(exc, DailyBudgetError):  # when to try again: midnight UTC
+        headers["Retry-After"] = str(max(1, int(exc.retry_after)))
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _field_path(field: str) -> list[str | int]:
@@ -111,16 +117,23 @@ def create_app(
         queue = Queue(settings)
         embedded_worker = False  # the fleet's workers run the jobs
     worker = WorkerThread(settings) if embedded_worker else None
+    # Jobs run here as background tasks (neither a worker nor a broker): their webhooks are
+    # sent from here too. (A worker sends its own; with a broker, the fleet's workers do.)
+    hooks = DelivererThread(settings) if worker is None and queue is None else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if worker is not None:
             worker.start()
+        if hooks is not None:
+            hooks.start()
         try:
             yield
         finally:
             if worker is not None:
                 await asyncio.to_thread(worker.stop)
+            if hooks is not None:
+                await asyncio.to_thread(hooks.stop, settings.webhook_timeout + 5)
             if queue is not None:
                 queue.close()
 

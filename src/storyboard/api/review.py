@@ -96,7 +96,9 @@ async def events(job_id: JobId, engine: EngineDep, settings: SettingsDep) -> Str
 
 @router.post("/{job_id}/scenes/{scene_number}/regenerate", status_code=202,
              response_model=JobResponse, summary="Make a new image for one scene",
-             responses={409: {"description": "The job is still running (or still stopping)"}})
+             responses={409: {"description": "The job is still running (or still stopping), "
+                                             "or its budget cannot pay for the image"},
+                        429: {"description": "Today's budget is spent"}})
 def regenerate(
     job_id: JobId,
     scene_number: Annotated[int, PlainNumber, Path(ge=1, le=10)],
@@ -117,7 +119,7 @@ def regenerate(
                                                    exclude_unset=True))
     row = request_regeneration(engine, job_id, scene_number, description=body.description,
                                image_prompt=body.image_prompt, shot=shot,
-                               media_dir=settings.media_dir)
+                               media_dir=settings.media_dir, settings=settings)
     if row.status == JobStatus.GENERATING_STORYBOARD.value:  # else nothing is left to draw:
         request.app.state.dispatch(job_id, background_tasks)  # a sketch, or words only
     return job_response(row)
@@ -145,23 +147,28 @@ def patch_plan(job_id: JobId, body: PlanEdit, engine: EngineDep,
 
 @router.post("/{job_id}/rerender", status_code=202, response_model=JobResponse,
              summary="Redraw frames with their current prompts",
-             responses={409: {"description": "Running, under review, or nothing stale"}})
+             responses={409: {"description": "Running, under review, nothing stale, or over "
+                                             "the job's budget"},
+                        429: {"description": "Today's budget is spent"}})
 def rerender(job_id: JobId, body: RerenderRequest, request: Request,
-             background_tasks: BackgroundTasks, engine: EngineDep) -> JobResponse:
+             background_tasks: BackgroundTasks, engine: EngineDep,
+             settings: SettingsDep) -> JobResponse:
     """Redraw the given frames (``{"scenes": [1, 3]}``) or every stale one
     (``{"scenes": "stale"}``), each with its own seed; earlier images are kept as versions."""
-    row = request_rerender(engine, job_id, body.scenes)
+    row = request_rerender(engine, job_id, body.scenes, settings=settings)
     request.app.state.dispatch(job_id, background_tasks)
     return job_response(row)
 
 
 @router.post("/{job_id}/render", status_code=202, response_model=JobResponse,
              summary="Make the images of a reviewed plan",
-             responses={409: {"description": "The plan is not waiting for review"}})
+             responses={409: {"description": "The plan is not waiting for review, or the "
+                                             "frames are over the job's budget"},
+                        429: {"description": "Today's budget is spent"}})
 def render(job_id: JobId, request: Request, background_tasks: BackgroundTasks,
-           engine: EngineDep) -> JobResponse:
+           engine: EngineDep, settings: SettingsDep) -> JobResponse:
     """A job created with ``review_plan`` stops in ``plan_ready``; this draws its frames."""
-    row = request_render(engine, job_id)
+    row = request_render(engine, job_id, settings=settings)
     request.app.state.dispatch(job_id, background_tasks)
     return job_response(row)
 

@@ -12,6 +12,7 @@ from ..jobs.records import create_storyboard_job
 from ..planning import LLM_SETTINGS_HINT, llm_kind, planner_kind
 from ..planning.llm import DEFAULT_MODELS
 from ..schemas import GenerationRequest, JobResponse, JobStatus
+from ..webhooks import check_webhook_request
 from .deps import EngineDep, JobId, SettingsDep
 from .views import job_response
 
@@ -23,7 +24,10 @@ router = APIRouter(prefix="/api/v2", tags=["jobs"])
 # rather than on the event loop that also carries every open event stream.
 
 
-@router.post("/generate", status_code=200, summary="Start a storyboard job")
+@router.post("/generate", status_code=200, summary="Start a storyboard job",
+             responses={422: {"description": "Invalid, or its estimate is over max_cost"},
+                        429: {"description": "Today's budget is spent (Retry-After says when "
+                                              "it resets)"}})
 def generate(
     body: GenerationRequest, background_tasks: BackgroundTasks, request: Request,
     settings: SettingsDep,
@@ -31,6 +35,7 @@ def generate(
     """Save the job and start it in the background; returns at once with its id."""
     if body.planner == "llm" and llm_kind(settings) is None:
         raise InvalidRequestError("planner", f"'llm' cannot be used: {LLM_SETTINGS_HINT}")
+    check_webhook_request(settings, url=body.webhook_url)
     job_id = create_storyboard_job(body, settings=settings)
     request.app.state.dispatch(job_id, background_tasks)
     return {"job_id": job_id, "status": JobStatus.PENDING.value}

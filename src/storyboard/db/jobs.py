@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Update, func, select, update
+from sqlalchemy import Connection, Engine, Update, func, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import JobNotFoundError
@@ -124,6 +124,7 @@ def update_job(
     only_status: Iterable[str] = (),
     held_by: str | None = None,
     unchanged_since: datetime | None = None,
+    after: Sequence[Callable[[Connection], object]] = (),
     **values: Any,
 ) -> bool:
     """Write ``values`` and ``updated_at`` in one statement; returns whether a row changed.
@@ -133,12 +134,21 @@ def update_job(
     ``held_by`` on the lease holder, so a run that lost its job never writes over the new run's;
     ``unchanged_since`` on the row's ``updated_at`` being the one read, so of two people's
     edits of the same storyboard the later one fails instead of undoing the first.
+    ``after`` hooks run in the same transaction when the row changed (a webhook's message).
     """
     values.setdefault("updated_at", utcnow())
     stmt = update_statement(job_id, unless_status=unless_status, only_status=only_status,
                             held_by=held_by, unchanged_since=unchanged_since, values=values)
     with engine.begin() as conn:
-        return conn.execute(stmt).rowcount > 0
+        changed = conn.execute(stmt).rowcount > 0
+        if changed:
+            for hook in after:
+                hook(conn)
+    if changed and after:
+        from ..webhooks import wake_deliverers  # the webhooks read the job models: no cycle
+
+        wake_deliverers()
+    return changed
 
 
 def list_jobs(

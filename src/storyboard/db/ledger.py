@@ -10,15 +10,16 @@ of its rows, committed in the same transaction as the rows themselves: right aft
 retry, regeneration or re-render, on every worker.
 
 Statuses: a prediction's own (``starting``, ``processing``, ``succeeded``, ``failed``,
-``canceled``, ``aborted``), and three of ours for a create whose answer never came:
-``unanswered`` (not looked for yet), ``not_created`` (looked for in a complete listing: it does
-not exist) and ``lost`` (could not be looked for: it may exist and be billed).
+``canceled``, ``aborted``), ``reserved`` (the daily budget's share taken for a create about to
+be sent), and three of ours for a create whose answer never came: ``unanswered`` (not looked
+for yet), ``not_created`` (looked for in a complete listing, or never sent: it does not exist)
+and ``lost`` (could not be looked for: it may exist and be billed).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -40,7 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from .models import GeneratedVideo, Prediction, UTCDateTime, utcnow
+from .models import BudgetDay, GeneratedVideo, Prediction, UTCDateTime, utcnow
 
 __all__ = [
     "FINAL",
@@ -48,19 +49,24 @@ __all__ = [
     "Spend",
     "adopt_unanswered",
     "cost_columns",
+    "day_start",
     "job_costs",
     "job_ledger",
     "record",
     "record_lost",
+    "reservations_unanswered",
+    "reserve_daily",
     "resolve_unanswered",
     "running_predictions",
     "settle",
     "spend",
+    "spent_since",
+    "spent_today",
 ]
 
 FINAL = ("succeeded", "failed", "canceled", "aborted", "not_created", "lost")
 RUNNING = ("starting", "processing")
-OPEN = (*RUNNING, "unanswered")  # outcome not known yet
+OPEN = (*RUNNING, "unanswered", "reserved")  # outcome not known yet
 
 
 def record(dialect: str, *, job_id: int, kind: str, provider: str, model: str | None,
@@ -103,30 +109,88 @@ def record_lost(dialect: str, *, job_id: int, scene_number: int, version: int,
     return insert(p).from_select(columns, values)
 
 
-def adopt_unanswered(*, job_id: int, scene_number: int, provider: str,
-                     prediction_id: str) -> Update:
-    """A create whose answer was lost was found again: the scene's oldest such row becomes that
-    prediction's (unless the prediction has a row of its own already)."""
+def adopt_unanswered(*, job_id: int, scene_number: int, provider: str, prediction_id: str,
+                     statuses: tuple[str, ...] = ("unanswered", "lost")) -> Update:
+    """A create whose answer was lost was found again (or a reserved create was made): the
+    scene's oldest such row becomes that prediction's (unless the prediction has a row of its
+    own already)."""
     p = Prediction
     oldest = (select(func.min(p.id)).where(
         p.job_id == job_id, p.scene_number == scene_number, p.provider == provider,
-        p.prediction_id.is_(None), p.status.in_(("unanswered", "lost"))).scalar_subquery())
+        p.prediction_id.is_(None), p.status.in_(statuses)).scalar_subquery())
     taken = exists().where(p.provider == provider, p.prediction_id == prediction_id)
     return (update(p).where(p.id == oldest, ~taken)
             .values(prediction_id=prediction_id, status="starting", finished_at=None))
 
 
 def resolve_unanswered(*, job_id: int, scene_number: int | None, provider: str, status: str,
-                       possible: float) -> Update:
+                       possible: float, was: str = "unanswered") -> Update:
     """Close the open rows of creates whose answers were lost: ``not_created`` (no charge) or
-    ``lost`` (a possible charge)."""
+    ``lost`` (a possible charge). (``was="reserved"``: a reservation's row, its create never
+    sent, or sent and unanswered.)"""
     p = Prediction
     where = [p.job_id == job_id, p.provider == provider, p.prediction_id.is_(None),
-             p.status == "unanswered"]
+             p.status == was]
     if scene_number is not None:
         where.append(p.scene_number == scene_number)
     return update(p).where(and_(*where)).values(status=status, possible_cost=possible,
                                                 finished_at=utcnow())
+
+
+def reservations_unanswered(*, job_id: int, provider: str,
+                            scene_number: int | None = None) -> Update:
+    """Reservations whose create may have gone out without its answer (the attempt's create
+    went unanswered, or the run that made them died): from now on unanswered creates, looked
+    for like any other."""
+    p = Prediction
+    where = [p.job_id == job_id, p.provider == provider, p.status == "reserved"]
+    if scene_number is not None:
+        where.append(p.scene_number == scene_number)
+    return update(p).where(and_(*where)).values(status="unanswered")
+
+
+def day_start(moment: datetime) -> datetime:
+    """Midnight UTC of ``moment``'s day: when the daily budget starts again."""
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def spent_since(conn: Any, since: datetime) -> float:
+    """Billed and possible charges of predictions made since ``since`` (the whole fleet)."""
+    total = conn.execute(select(func.coalesce(
+        func.sum(Prediction.billed_cost + Prediction.possible_cost), 0.0))
+        .where(Prediction.created_at >= since)).scalar_one()
+    return float(total)
+
+
+def spent_today(engine: Engine) -> float:
+    with engine.connect() as conn:
+        return spent_since(conn, day_start(utcnow()))
+
+
+def reserve_daily(engine: Engine, *, budget: float, price: float, job_id: int,
+                  scene_number: int, version: int, provider: str, model: str | None) -> bool:
+    """Take ``price`` of today's fleet-wide budget for one create: a ``reserved`` row in the
+    ledger (a possible charge until the prediction is made), written in the same transaction
+    that checked the day's spend, with the day's row locked, so two workers cannot both take
+    the last of it. False (and nothing written) when the day's spend would pass the budget."""
+    now = utcnow()
+    day = day_start(now)
+    key = day.strftime("%Y-%m-%d")
+    table = BudgetDay.__table__
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    with engine.begin() as conn:
+        conn.execute(dialect.insert(table).values(day=key, touched_at=now)
+                     .on_conflict_do_nothing(index_elements=["day"]))
+        if engine.dialect.name == "postgresql":
+            conn.execute(select(BudgetDay.day).where(BudgetDay.day == key).with_for_update())
+        else:  # SQLite: this write takes the database's write lock until commit
+            conn.execute(update(BudgetDay).where(BudgetDay.day == key).values(touched_at=now))
+        if spent_since(conn, day) + price > budget + 1e-9:
+            return False
+        conn.execute(record(engine.dialect.name, job_id=job_id, kind="image", provider=provider,
+                            model=model, prediction_id=None, status="reserved",
+                            scene_number=scene_number, version=version, possible=price))
+    return True
 
 
 def settle(*, provider: str, prediction_id: str, status: str, billed: float,

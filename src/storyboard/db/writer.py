@@ -15,18 +15,20 @@ one by one, so a bad write fails only its own caller.
 A write may carry ledger statements (``db/ledger.py``): they run first, in the same
 transaction, whatever the job update's condition says (a prediction made is billed even if the
 run that made it has lost its job), so the job's cost columns, set from the ledger in the same
-statement, always match it.
+statement, always match it. It may also carry hooks run after the update, in the same
+transaction, only if the row changed: a webhook's outbox message is written with the state it
+tells of, or not at all.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, Executable, Update
+from sqlalchemy import Connection, Engine, Executable, Update
 
 from .jobs import update_statement
 from .models import utcnow
@@ -45,6 +47,7 @@ class _Write:
     waiters: list[asyncio.Future[bool]] = field(default_factory=list)
     given: Update | None = None  # a ready-made statement (never merged)
     ledger: list[Executable] = field(default_factory=list)  # run first, unconditionally
+    after: list[Callable[[Connection], object]] = field(default_factory=list)  # if it changed
 
     def settle(self, outcome: bool | BaseException) -> None:
         """Hand the commit's outcome (changed or not, or the error) to every caller."""
@@ -86,11 +89,13 @@ class JobWriter:
         held_by: str | None = None,
         touch: bool = True,
         ledger: Sequence[Executable] = (),
+        after: Sequence[Callable[[Connection], object]] = (),
         **values: Any,
     ) -> bool:
         """Like ``update_job``: write ``values`` (and ``updated_at`` when ``touch``) if the
         condition holds at commit time; returns whether the row changed, after the commit.
-        ``ledger`` statements run first in the same transaction, unconditionally."""
+        ``ledger`` statements run first in the same transaction, unconditionally; ``after``
+        hooks run last, in it, on its connection, when the row changed."""
         if touch:
             values.setdefault("updated_at", utcnow())
         condition = (tuple(only_status), tuple(unless_status), held_by)
@@ -101,9 +106,10 @@ class JobWriter:
             # they were: then the later write's condition sees what it would have seen.
             last.values.update(values)
             last.ledger.extend(ledger)
+            last.after.extend(after)
             return await self._wait(last)
         return await self._wait(self._enqueue(_Write(job_id, condition, values,
-                                                     ledger=list(ledger))))
+                                                     ledger=list(ledger), after=list(after))))
 
     async def execute(self, job_id: int, statement: Update) -> bool:
         """Run a ready-made UPDATE of job ``job_id`` (a claim, a lease release) in the next
@@ -174,7 +180,8 @@ class JobWriter:
         return results
 
     def _transaction(self, batch: list[_Write]) -> list[bool]:
-        if len(batch) == 1 and not batch[0].ledger and self._engine.dialect.name == "postgresql":
+        if (len(batch) == 1 and not batch[0].ledger and not batch[0].after
+                and self._engine.dialect.name == "postgresql"):
             # One statement is its own transaction: autocommit saves PostgreSQL the separate
             # BEGIN and COMMIT round trips (a quiet worker's writes mostly come one at a time).
             # Not for SQLite, where switching the mode costs PRAGMAs and a commit is local.
@@ -187,6 +194,14 @@ class JobWriter:
                 for write in batch:
                     for statement in write.ledger:
                         conn.execute(statement)
-                    results.append(conn.execute(write.statement()).rowcount > 0)
+                    changed = conn.execute(write.statement()).rowcount > 0
+                    if changed:
+                        for hook in write.after:
+                            hook(conn)
+                    results.append(changed)
         self.transactions += 1
+        if any(write.after for write in batch):
+            from ..webhooks import wake_deliverers  # the webhooks read the job models: no cycle
+
+            wake_deliverers()  # a message was (perhaps) written: no need to wait for a poll
         return results

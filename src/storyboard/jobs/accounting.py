@@ -35,7 +35,13 @@ class _SceneReport:
         self.books, self.entry = books, entry
 
     def unanswered(self) -> None:
-        self.books.pending.append(self.books.row(self.entry, None, "unanswered"))
+        books, scene = self.books, self.entry.scene.scene_number
+        if scene in books.reserved:  # the reservation's row stays, as the unanswered create
+            books.reserved.discard(scene)
+            books.pending.append(ledger.reservations_unanswered(
+                job_id=books.job_id, provider=books.provider, scene_number=scene))
+            return
+        books.pending.append(books.row(self.entry, None, "unanswered"))
 
     def found(self, prediction_id: str, status: str) -> None:
         scene = self.entry.scene.scene_number
@@ -77,6 +83,13 @@ class RunLedger:
         self.model: str | None = getattr(rt.provider, "model", None)
         self.price: float = rt.provider.price_per_image
         self.pending: list[Executable] = []
+        # Scenes whose current attempt reserved the daily budget's share (a ``reserved`` row
+        # its prediction takes over, or that is released if no create went out).
+        self.reserved: set[int] = set()
+        # Reservations an earlier run of the job left (it died between reserving and learning
+        # of its create): unanswered creates, to be looked for and settled like any other.
+        self.pending.append(ledger.reservations_unanswered(job_id=job_id,
+                                                           provider=self.provider))
 
     def take(self) -> list[Executable]:
         """The statements owed so far (for the write about to be made)."""
@@ -95,7 +108,22 @@ class RunLedger:
 
     def created(self, entry: StoryboardEntry, prediction_id: str) -> None:
         """A prediction for ``entry`` exists (made, resumed or found): it may be billed."""
+        scene = entry.scene.scene_number
+        if scene in self.reserved:
+            self.reserved.discard(scene)
+            self.pending.append(ledger.adopt_unanswered(
+                job_id=self.job_id, scene_number=scene, provider=self.provider,
+                prediction_id=prediction_id, statuses=("reserved",)))
         self.pending.append(self.row(entry, prediction_id, "starting"))
+
+    def attempt_ended(self, entry: StoryboardEntry) -> None:
+        """An attempt is over: a reservation no create took (nothing was sent) is released."""
+        scene = entry.scene.scene_number
+        if scene in self.reserved:
+            self.reserved.discard(scene)
+            self.pending.append(ledger.resolve_unanswered(
+                job_id=self.job_id, scene_number=scene, provider=self.provider,
+                status="not_created", possible=0.0, was="reserved"))
 
     def settled(self, prediction_id: str, status: str, billed: float = 0.0) -> None:
         """How a prediction ended and what it was billed."""

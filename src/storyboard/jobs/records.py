@@ -9,6 +9,7 @@ from ..config import Settings, get_settings
 from ..db import create_job, get_engine, get_job_row, job_as_dict
 from ..db.models import GeneratedVideo
 from ..schemas import GenerationRequest, StoryboardEntry, VideoProgress
+from .budget import check_new_job
 
 __all__ = [
     "create_storyboard_job",
@@ -48,7 +49,10 @@ def get_job(job_id: int, *, settings: Settings | None = None) -> dict[str, Any] 
 
 
 def create_storyboard_job(request: GenerationRequest, *, settings: Settings | None = None) -> int:
-    """Save a validated request as a pending job (what the CLI and the API do)."""
+    """Save a validated request as a pending job (what the CLI and the API do), once its
+    estimate is within its cap and the day's budget (nothing is written otherwise)."""
+    settings = settings or get_settings()
+    check_new_job(get_engine(settings), settings, request)
     return save_generated_video(
         prompt=request.prompt,
         video_url="",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from ..config import Settings
 from ..db import FINAL_STATUSES, RUNNABLE_STATUSES, require_job_row, update_job
 from ..db.models import GeneratedVideo, utcnow
 from ..errors import InvalidRequestError, JobStateError
@@ -18,6 +19,8 @@ from ..plan import LIMITS
 from ..planning.edits import ShotEdit, apply_shot_edit, empty_plan
 from ..planning.rules import clip_words
 from ..schemas import ImageVersion, JobStatus, StoryboardEntry, VideoProgress
+from ..webhooks import event_hooks
+from .budget import check_redraw
 from .plans import draw_sketches, job_style, load_plan
 from .records import job_parameters, saved_entries
 from .runner import storyboard_json
@@ -75,7 +78,9 @@ def cancel_job(engine: Engine, job_id: int) -> GeneratedVideo:
     if not update_job(engine, job_id,
                       only_status=(*RUNNABLE_STATUSES, JobStatus.PLAN_READY.value),
                       status=JobStatus.CANCELLED.value, error_message="Cancelled on request",
-                      progress=progress.model_dump_json(), **extra):
+                      progress=progress.model_dump_json(),
+                      after=event_hooks(job_parameters(row), job_id=job_id, event="completed"),
+                      **extra):
         raise JobStateError(f"Job {job_id} finished before it could be cancelled")
     return require_job_row(engine, job_id)
 
@@ -91,13 +96,17 @@ def _keep_version(entry: StoryboardEntry) -> None:
 
 
 def _queue_redraw(engine: Engine, row: GeneratedVideo, entries: list[StoryboardEntry],
-                  numbers: list[int], *, message: str, versions_kept: bool = False
-                  ) -> GeneratedVideo:
+                  numbers: list[int], *, message: str, versions_kept: bool = False,
+                  settings: Settings | None = None) -> GeneratedVideo:
     """Send the job back to generating_storyboard (approval cleared) with only the scenes
     ``numbers`` to draw; each one's image is kept as an earlier version. The other scenes
     stay as they are, but on a cancelled job, whose unfinished scenes the task would draw
-    too: those say why they have no image (each can be redrawn in turn)."""
+    too: those say why they have no image (each can be redrawn in turn). With ``settings``,
+    a redraw the job's budget or the day's cannot pay for is refused first (the run would
+    stop at the cap anyway; this says so before anything changes)."""
     chosen = [e for e in entries if e.scene.scene_number in numbers]
+    if settings is not None:
+        check_redraw(engine, settings, row.id, job_parameters(row), len(chosen))
     if row.status == JobStatus.CANCELLED.value:
         for other in entries:
             if other not in chosen and other.generation_status in ("pending", "generating"):
@@ -146,6 +155,7 @@ def request_regeneration(
     image_prompt: str | None = None,
     shot: ShotEdit | None = None,
     media_dir: Path | None = None,
+    settings: Settings | None = None,
 ) -> GeneratedVideo:
     """Queue one scene for a new image, optionally with new text or shot fields (the image
     prompt is then composed again from the plan, unless one is given): its current image
@@ -203,10 +213,12 @@ def request_regeneration(
     # A new picture wants a new seed (a job's own seed gives the same again).
     entry.seed = None
     return _queue_redraw(engine, row, entries, [scene_number], versions_kept=True,
-                         message=f"Regenerating scene {scene_number}/{len(entries)}")
+                         message=f"Regenerating scene {scene_number}/{len(entries)}",
+                         settings=settings)
 
 
-def request_rerender(engine: Engine, job_id: int, scenes: list[int] | str) -> GeneratedVideo:
+def request_rerender(engine: Engine, job_id: int, scenes: list[int] | str, *,
+                     settings: Settings | None = None) -> GeneratedVideo:
     """Redraw ``scenes`` (numbers, or ``"stale"``: every frame the plan changed under) with
     their current prompts and their own seeds; earlier images are kept as versions."""
     row = require_job_row(engine, job_id)
@@ -224,11 +236,12 @@ def request_rerender(engine: Engine, job_id: int, scenes: list[int] | str) -> Ge
             if not 1 <= number <= len(entries):
                 raise InvalidRequestError("scenes", f"scene numbers must be between 1 and "
                                           f"{len(entries)} (got {number})")
-    return _queue_redraw(engine, row, entries, numbers,
+    return _queue_redraw(engine, row, entries, numbers, settings=settings,
                          message=f"Re-rendering {len(numbers)} of {len(entries)} frames")
 
 
-def request_render(engine: Engine, job_id: int) -> GeneratedVideo:
+def request_render(engine: Engine, job_id: int, *,
+                   settings: Settings | None = None) -> GeneratedVideo:
     """Make the images of a plan that waited for review: every scene drawn by the job's image
     provider (the free sketches go; the estimate made at planning stands)."""
     row = require_job_row(engine, job_id)
@@ -236,6 +249,8 @@ def request_render(engine: Engine, job_id: int) -> GeneratedVideo:
         raise JobStateError(f"Job {job_id} is {row.status}; only a job whose plan waits for "
                             "review (plan_ready) can be rendered")
     entries = saved_entries(row)
+    if settings is not None:
+        check_redraw(engine, settings, job_id, job_parameters(row), len(entries))
     for entry in entries:
         entry.image_url = entry.source_url = entry.error = entry.prediction_id = None
         entry.generation_status, entry.stale = "pending", False

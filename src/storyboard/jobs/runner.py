@@ -30,7 +30,9 @@ from ..images.base import PredictionReport
 from ..plan import Plan
 from ..schemas import JobStatus, StoryboardEntry, VideoProgress
 from ..storage import save_image, url_for
+from ..webhooks import event_hooks
 from .accounting import RunLedger
+from .budget import RunBudget
 from .cache import CacheHit, ImageCache, request_key
 from .progress import generating_progress
 from .runtime import JobRuntime
@@ -171,7 +173,11 @@ class SceneRunner:
         caching = (rt.settings.image_cache == "on" and params.get("cache", True) is not False
                    and rt.provider.price_per_image > 0)
         self.cache = ImageCache(rt, job_id) if caching else None
+        # What the job may still spend (paid providers only).
+        self.budget = RunBudget(rt, job_id, params) if rt.provider.price_per_image > 0 else None
         self.media_dir = rt.settings.media_dir  # resolved once: it walks the path on disk
+        # The ``scene`` webhook's hook, when the job asked for it (none costs nothing).
+        self.scene_events = event_hooks(params, job_id=job_id, event="scene")
         # Whether the scenes' seeds are ours alone (see ``choose_seeds``); the scenes an
         # interrupted run may have asked the provider for without learning the prediction's id,
         # and where to look for those.
@@ -187,15 +193,17 @@ class SceneRunner:
     def storyboard_json(self) -> str:
         return _STORYBOARD.dump_json(self.entries).decode()
 
-    async def save(self, **extra: Any) -> None:
+    async def save(self, *, scene_done: bool = False, **extra: Any) -> None:
         """Write progress and storyboard (and ``extra``) unless the job stopped being active;
-        the ledger statements owed are written either way, and the cost columns with them."""
+        the ledger statements owed are written either way, and the cost columns with them.
+        ``scene_done``: a scene just finished (the job's ``scene`` webhook, if it asked)."""
         ledger = self.books.take()
         ok = await self.rt.writer.update(
             self.job_id,
             only_status=ACTIVE,
             held_by=self.rt.owner,  # a run that lost its lease stops here, not at its next renew
             ledger=ledger,
+            after=self.scene_events if scene_done else (),
             progress=self.progress().model_dump_json(),
             storyboard_data=self.storyboard_json(),
             **cost_columns(self.job_id),
@@ -233,11 +241,14 @@ class SceneRunner:
             if self.rt.image_slots is not None:
                 await self.rt.image_slots.acquire()
             try:
+                if self.budget is not None and await self.budget.before_create(entry):
+                    self.books.reserved.add(entry.scene.scene_number)
                 if self.rt.before_image is not None:
                     await self.rt.before_image()
                 async with asyncio.timeout(s.image_timeout):
                     return await self.rt.provider.generate(request, on_prediction=checkpoint)
             finally:
+                self.books.attempt_ended(entry)
                 if self.rt.image_slots is not None:
                     self.rt.image_slots.release()
         except TimeoutError as exc:
@@ -297,7 +308,7 @@ class SceneRunner:
         log.info("Job %s: Scene %d completed - %s (cached: the same request as job %s scene %s)",
                  self.job_id, number, entry.image_url, hit.job_id, hit.scene_number)
         self.in_flight.discard(number)
-        await self.save()
+        await self.save(scene_done=True)
 
     async def run_scene(self, entry: StoryboardEntry) -> None:
         """Make one scene's image (with retries) and record the outcome."""
@@ -357,7 +368,7 @@ class SceneRunner:
                 self.in_flight.discard(number)
             # Every scene, the last one too, is durable as it finishes (with its ledger row):
             # a kill after this never pays for its image again.
-            await self.save()
+            await self.save(scene_done=True)
 
     async def run_all(self) -> None:
         """Run every unfinished scene concurrently; stop everything on an AccountError/stop."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
@@ -40,6 +41,7 @@ from ..images import ImageProvider, LostSearch
 from ..plan import Plan
 from ..planning import PlanRequest, Usage, plan_job
 from ..schemas import GenerationRequest, JobStatus, StoryboardEntry, VideoProgress
+from ..webhooks import enqueue_job_event, event_hooks
 from .accounting import RunLedger
 from .plans import draw_sketches, load_plan, stored_plan
 from .progress import mark_undrawn, ready_message
@@ -150,13 +152,21 @@ async def _fail(rt: JobRuntime, job_id: int, message: str, books: RunLedger,
     await rt.writer.update(job_id, touch=False, ledger=books.take(), **cost_columns(job_id))
     await rt.writer.update(job_id, unless_status=IDLE_STATUSES, held_by=rt.owner,
                            status=JobStatus.FAILED.value, error_message=message,
-                           progress=progress.model_dump_json(), **extra)
+                           progress=progress.model_dump_json(), after=_completed(job_id),
+                           **extra)
+
+
+def _completed(job_id: int) -> list[Any]:
+    """The ``completed`` webhook (when the job asked for one: the hook reads its row), for a
+    write that makes the job final."""
+    return [partial(enqueue_job_event, job_id=job_id, event="completed")]
 
 
 def _fail_row(engine: Engine, job_id: int, message: str) -> None:
     progress = VideoProgress(current_stage=JobStatus.FAILED.value, message=message)
     update_job(engine, job_id, unless_status=IDLE_STATUSES, status=JobStatus.FAILED.value,
-               error_message=message, progress=progress.model_dump_json())
+               error_message=message, progress=progress.model_dump_json(),
+               after=_completed(job_id))
 
 
 def plan_request(row: GeneratedVideo) -> PlanRequest:
@@ -208,8 +218,9 @@ async def _plan(job_id: int, row: GeneratedVideo, rt: JobRuntime,
                  sum(e.generation_status == "completed" for e in entries), len(entries))
         return entries, None
     parsing = VideoProgress(current_stage="parsing", message="Parsing prompt into scenes")
+    start_event = event_hooks(job_parameters(row), job_id=job_id, event="start", once=True)
     if not await rt.writer.update(job_id, only_status=RUNNABLE, held_by=rt.owner, status="parsing",
-                                  progress=parsing.model_dump_json()):
+                                  progress=parsing.model_dump_json(), after=start_event):
         raise JobStopped
     log.info("Job %s: Parsing prompt into scenes", job_id)
     asked = str(job_parameters(row).get("planner") or "auto")
@@ -287,8 +298,12 @@ async def _run(job_id: int, row: GeneratedVideo, rt: JobRuntime, started: float)
         extra = {"plan": stored_plan(plan)}
         progress.message += _fallback_note(plan)  # say why the plan is not the model's
     # What is billed so far (planning, images of earlier runs) and what is still to pay.
+    # A job that did not plan here (a regeneration, a reviewed plan, a resumed run) starts
+    # here: ``once`` keeps it to one ``start`` per job.
+    start_event = event_hooks(params, job_id=job_id, event="start", once=True)
     if not await rt.writer.update(
             job_id, only_status=RUNNABLE, held_by=rt.owner, ledger=books.take(),
+            after=start_event,
             status=JobStatus.GENERATING_STORYBOARD.value,
             progress=progress.model_dump_json(), storyboard_data=runner.storyboard_json(),
             **cost_columns(job_id, still_to_pay=todo * rt.provider.price_per_image), **extra):
@@ -318,7 +333,10 @@ async def _run(job_id: int, row: GeneratedVideo, rt: JobRuntime, started: float)
         # over must not write its stale storyboard over the new run's.
         await rt.writer.update(job_id, held_by=rt.owner, storyboard_data=runner.storyboard_json())
         raise
-    return await _finish(rt, job_id, runner, started, _fallback_note(job_plan))
+    note = _fallback_note(job_plan)
+    if runner.budget is not None and runner.budget.reached:
+        note += f" - stopped: {runner.budget.reached}"
+    return await _finish(rt, job_id, runner, started, note)
 
 
 async def _stop_for_review(job_id: int, rt: JobRuntime, entries: list[StoryboardEntry],
@@ -368,7 +386,10 @@ async def _finish(rt: JobRuntime, job_id: int, runner: SceneRunner, started: flo
                                       progress=progress.model_dump_json(),
                                       storyboard_data=runner.storyboard_json(),
                                       error_message=None, lease_owner=None,
-                                      lease_expires_at=None, **cost_columns(job_id)):
+                                      lease_expires_at=None,
+                                      after=event_hooks(runner.params, job_id=job_id,
+                                                        event="completed"),
+                                      **cost_columns(job_id)):
             await rt.writer.update(job_id, touch=False, **cost_columns(job_id))
             raise JobStopped
         status = JobStatus.STORYBOARD_READY.value

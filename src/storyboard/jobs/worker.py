@@ -20,6 +20,7 @@ from .. import eventloop
 from ..config import Settings
 from ..db import claim_job, claimable_job_ids, leased_jobs
 from ..images import ImageProvider
+from ..webhooks import WebhookDeliverer
 from .runtime import JobRuntime, pid_namespace
 from .task import run_storyboard_job
 
@@ -125,6 +126,10 @@ class Worker:
         self.loop = asyncio.get_running_loop()
         log.info("worker %s started", self.rt.owner)
         failures = 0
+        # Every worker also empties the webhook outbox (they share it through claims).
+        hooks_stop = asyncio.Event()
+        hooks = asyncio.create_task(WebhookDeliverer(self.rt.engine, self.settings)
+                                    .run(hooks_stop), name="webhooks")
         try:
             while not self._stopping.is_set():
                 pause = self.settings.worker_poll_interval
@@ -149,6 +154,13 @@ class Worker:
                     w.cancel()
             await self._drain()
         finally:
+            # After the drain: the jobs' last events are in the outbox; a delivery under way
+            # gets its timeout, then its claim lapses and another worker sends it.
+            hooks_stop.set()
+            try:
+                await asyncio.wait_for(hooks, self.settings.webhook_timeout + 5)
+            except (TimeoutError, asyncio.CancelledError):
+                pass
             await self.rt.aclose()
             log.info("worker %s stopped", self.rt.owner)
 
