@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -233,12 +234,26 @@ def record_progress(page: Page) -> None:
     }""")
 
 
+
+def wait_until(page: Page, expression: str) -> None:
+    """Wait until ``expression`` is truthy in the page. Playwright's own ``wait_for_function``
+    compiles its predicate inside the page, which the studio's Content-Security-Policy (no
+    eval) forbids; ``evaluate`` runs it through the DevTools protocol, outside the policy."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {TIMEOUT_MS} ms: {expression}")
+        page.wait_for_timeout(50)
+
+
+NO_FINITE_ANIMATIONS = """() => document.getAnimations().every(a =>
+    a.playState !== 'running' || !Number.isFinite(a.effect.getComputedTiming().iterations))"""
+
 def save_screenshots(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")
     # Let finite transitions (the progress bar filling up) end; spinners loop forever.
-    page.wait_for_function("""() => document.getAnimations().every(a =>
-        a.playState !== 'running' || !Number.isFinite(a.effect.getComputedTiming().iterations))""")
+    wait_until(page, NO_FINITE_ANIMATIONS)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
     page.screenshot(path=str(SCREENSHOTS / f"{name}-full.png"), full_page=True)
 
@@ -619,8 +634,7 @@ def record_statuses(page: Page) -> None:
 def save_screenshot_of(page: Page, selector: str, name: str) -> None:
     """A screenshot of the screen with ``selector`` scrolled to its top, and the whole page."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.wait_for_function("""() => document.getAnimations().every(a =>
-        a.playState !== 'running' || !Number.isFinite(a.effect.getComputedTiming().iterations))""")
+    wait_until(page, NO_FINITE_ANIMATIONS)
     page.locator(selector).evaluate("el => el.scrollIntoView({block: 'start'})")
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
     page.screenshot(path=str(SCREENSHOTS / f"{name}-full.png"), full_page=True)
@@ -731,7 +745,7 @@ def test_a_bible_edit_marks_the_frames_it_changes_stale_and_redraws_them(
     # One button redraws them, live; the earlier images are kept as versions.
     record_statuses(page)
     redraw.click()
-    page.wait_for_function("window.__statuses.includes('generating_storyboard')")
+    wait_until(page, "window.__statuses.includes('generating_storyboard')")
     wait_ready(page)
     expect(page.locator("[data-testid=frame-stale]:visible")).to_have_count(0)
     expect(page.locator(tid("stale-notice"))).to_be_hidden()
@@ -792,7 +806,7 @@ def test_a_plan_is_reviewed_edited_and_then_rendered(llm_page: Page, llm_url: st
 
     # Render: the real images are made from the reviewed plan, live.
     page.click(tid("render-plan"))
-    page.wait_for_function("window.__statuses.includes('generating_storyboard')")
+    wait_until(page, "window.__statuses.includes('generating_storyboard')")
     wait_ready(page)
     for n in range(1, 5):
         expect(page.locator(f"{frame(n)} img.frame-image")).to_have_attribute(

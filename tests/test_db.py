@@ -49,7 +49,7 @@ def test_db_upgrade_creates_schema(settings: Settings) -> None:
     db = settings.data_dir / "storyboard.db"
     assert _columns(db) == BASE_COLUMNS | SPEC_COLUMNS | {"lease_owner", "lease_expires_at",
                                                          "dispatched_at", "plan",
-                                                         "possible_cost"}
+                                                         "possible_cost", "owner", "approved_by"}
     again = _cli("db", "upgrade")
     assert again.returncode == 0 and "Database at head" in again.stdout
 

@@ -53,6 +53,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Turn a video prompt into a storyboard of scenes and images.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
+tokens_app = typer.Typer(no_args_is_help=True, help="API tokens: who may use this server.")
+app.add_typer(tokens_app, name="tokens")
 
 out = Console()
 err = Console(stderr=True)
@@ -303,22 +305,48 @@ def _print_planner(plan: Plan, settings: Settings) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.", min=1, max=65535)] = 8000,
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="Listen beyond loopback with no tokens: anyone who can reach the "
+                           "server can use it.")] = False,
 ) -> None:
     """Start the API (and the studio at /) on loopback unless told otherwise."""
     import uvicorn
 
+    from .access import any_tokens
     from .api.app import create_app
+    from .api.logs import redact_access_log
 
     _setup_logging(True)  # the jobs' own log lines (the spec's), beside uvicorn's
     settings = _settings()
     try:
+        if not _loopback(host) and not insecure and not any_tokens(get_engine(settings)):
+            raise _fail(
+                f"refusing to listen on {host} with no API tokens: anyone who can reach it could "
+                "read, approve and spend on every job. Create one first (storyboard tokens "
+                "create NAME --admin), or pass --insecure to run open on purpose", 2)
         if not settings.broker_url:  # else the fleet's workers make the images
             _check_provider(settings)
         application = create_app(settings, embedded_worker=True)
     except StoryboardError as exc:
         raise _fail(str(exc)) from exc
     out.print(f"Storyboard on http://{host}:{port}/  (API docs at /docs)", highlight=False)
+    redact_access_log()
     uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` only listens on this machine (a name is resolved as uvicorn would)."""
+    import ipaddress
+    import socket
+
+    if host == "localhost":
+        return True
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback
+                                   for a in addresses)
 
 
 @app.command()
@@ -418,10 +446,14 @@ def export(
             shutil.copyfile(ensure_animatic(job, settings.media_dir), target)
     else:
         from .exports import build_pdf, build_zip
+        from .jobs.comments import list_comments
         from .shotlist import build_shot_list
 
-        build = {"pdf": build_pdf, "zip": build_zip, "csv": build_shot_list}[kind]
-        data = build(job, settings.media_dir)
+        if kind == "pdf":  # with the reviewers' notes
+            data: bytes | str = build_pdf(job, settings.media_dir,
+                                          list_comments(get_engine(settings), job_id))
+        else:
+            data = {"zip": build_zip, "csv": build_shot_list}[kind](job, settings.media_dir)
         target.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
     out.print(f"Wrote [bold]{escape(str(target))}[/] ({target.stat().st_size:,} bytes)",
               highlight=False)
@@ -472,6 +504,64 @@ def costs(
     out.print(f"Total billed {usd(billed)}"
               + (f", and up to {usd(possible)} more not known (lost answers)" if possible else ""),
               highlight=False)
+
+
+@tokens_app.command("create")
+def tokens_create(
+    name: Annotated[str, typer.Argument(help="Whose token: the owner of the jobs made with it.")],
+    admin: Annotated[bool, typer.Option("--admin", help="May see and act on every job.")] = False,
+) -> None:
+    """Make a token and print it once (only its hash is kept)."""
+    from .access import create_token
+
+    settings = _settings()
+    try:
+        token, info = create_token(get_engine(settings), name, admin=admin)
+    except InvalidRequestError as exc:
+        raise _fail(str(exc), 2) from exc
+    except StoryboardError as exc:
+        raise _fail(str(exc)) from exc
+    err.print(f"Token for [bold]{escape(info.name)}[/]{' (admin)' if info.admin else ''}; "
+              "it is shown only now:", highlight=False)
+    print(token)  # alone on stdout, for scripts
+    err.print("Send it as 'Authorization: Bearer <token>'. The server now needs a token for "
+              "every request.", highlight=False)
+
+
+@tokens_app.command("list")
+def tokens_list() -> None:
+    """Every token made here: name, admin, made, last used, revoked."""
+    from .access import list_tokens
+
+    settings = _settings()
+    try:
+        tokens = list_tokens(get_engine(settings))
+    except StoryboardError as exc:
+        raise _fail(str(exc)) from exc
+    table = Table(title="API tokens")
+    for column in ("Name", "Admin", "Created", "Last used", "Revoked"):
+        table.add_column(column, no_wrap=True)
+    for t in tokens:
+        table.add_row(Text(t.name), "yes" if t.admin else "", f"{t.created_at:%Y-%m-%d %H:%M}",
+                      f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "",
+                      f"{t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "")
+    out.print(table if tokens else "No tokens: the server runs in single-user mode "
+              "(loopback only).")
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(name: Annotated[str, typer.Argument(help="Whose token to revoke.")]) -> None:
+    """Revoke NAME's token at once (its jobs stay NAME's)."""
+    from .access import revoke_token
+
+    settings = _settings()
+    try:
+        revoked = revoke_token(get_engine(settings), name)
+    except StoryboardError as exc:
+        raise _fail(str(exc)) from exc
+    if not revoked:
+        raise _fail(f"{name!r} has no live token", 1)
+    out.print(f"Revoked {escape(name)}'s token.", highlight=False)
 
 
 @db_app.command("upgrade")

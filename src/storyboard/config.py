@@ -8,10 +8,11 @@ are read as they are.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings"]
 
@@ -112,6 +113,12 @@ class Settings(BaseSettings):
     max_job_cost: float = Field(default=1.0, gt=0)
     daily_budget: float | None = Field(default=None, gt=0)
 
+    # Many users on one server (once API tokens exist): each token's jobs running at once, and
+    # its submissions in any minute (0: no limit). Shared by the fleet through Redis when it
+    # is configured.
+    max_running_per_owner: int = Field(default=10, ge=0)
+    submissions_per_minute: int = Field(default=30, ge=0)
+
     # Webhooks: the secret deliveries are signed with (Standard Webhooks' whsec_<base64>),
     # whether private addresses may receive them (tests), how often the outbox is looked at.
     webhook_secret: SecretStr | None = None
@@ -128,6 +135,50 @@ class Settings(BaseSettings):
     # Concurrency: scenes in flight per job (0 = all scenes) and image requests per process.
     scene_concurrency: int = Field(default=0, ge=0)
     max_inflight_images: int = Field(default=256, ge=1)
+
+    # The HTTP surface: the largest request body taken (a larger one is refused with 413), and
+    # the exact origins (comma-separated in STORYBOARD_CORS_ORIGINS) whose pages may call the
+    # API from a browser; none: CORS stays off.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _cors_origins(cls, value: object) -> object:
+        """"https://a.example, http://localhost:5173" as exact origins, each checked now: a
+        browser sends ``scheme://host[:port]`` and nothing else, so a path, a wildcard or a
+        missing scheme would never match (or match too much)."""
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        if not isinstance(value, list | tuple):
+            return value
+        origins = []
+        for raw in value:
+            text = str(raw).strip()
+            parts = urlsplit(text)
+            try:
+                port = parts.port
+            except ValueError:
+                port = -1
+            if "*" in text:
+                problem = "wildcards are not allowed, list each origin"
+            elif parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+                problem = "it needs http:// or https:// and a host"
+            elif parts.path or parts.query or parts.fragment or "@" in parts.netloc:
+                problem = "an origin has no path (not even a trailing /), query or user"
+            elif port == -1:
+                problem = "the port is not a number from 0 to 65535"
+            else:
+                scheme, host = parts.scheme.lower(), parts.hostname
+                host = f"[{host}]" if ":" in host else host
+                default = {"http": 80, "https": 443}[scheme]
+                origins.append(f"{scheme}://{host}" + (f":{port}" if port not in (None, default)
+                                                       else ""))
+                continue
+            raise ValueError(
+                f"STORYBOARD_CORS_ORIGINS: {text!r} is not an origin: {problem} (write "
+                "scheme://host[:port], comma-separated, e.g. https://studio.example.com)")
+        return tuple(origins)
 
     @property
     def resolved_database_url(self) -> str:

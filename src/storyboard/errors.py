@@ -6,7 +6,10 @@
     ├── JobStateError                   the job is not in a state that allows this (API: 409)
     │   └── JobBusyError                another live worker holds the job's lease
     ├── ConfigurationError              a setting is missing or wrong (says which and how to fix)
-    ├── DailyBudgetError                the fleet's daily budget is spent (API: 429 + Retry-After)
+    ├── AuthenticationError             no token, or one that is unknown or revoked (API: 401)
+    ├── PermissionDeniedError           seen, but not to be done by this principal (API: 403)
+    ├── TooManyRequestsError            try again in ``retry_after`` seconds (API: 429)
+    │   └── DailyBudgetError            the fleet's daily budget is spent
     ├── PlanningError                   a language model gave no usable plan (the job then
     │   │                               plans with the rules and says why)
     │   └── RetryablePlanningError      worth another try (timeouts, 5xx, 429)
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 __all__ = [
     "AccountError",
+    "AuthenticationError",
     "ConfigurationError",
     "DailyBudgetError",
     "ImageGenerationError",
@@ -33,10 +37,12 @@ __all__ = [
     "JobNotFoundError",
     "JobStateError",
     "PermanentImageError",
+    "PermissionDeniedError",
     "PlanningError",
     "RetryableImageError",
     "RetryablePlanningError",
     "StoryboardError",
+    "TooManyRequestsError",
 ]
 
 
@@ -73,12 +79,24 @@ class ConfigurationError(StoryboardError):
     """A setting is missing or invalid; the message says how to fix it."""
 
 
-class DailyBudgetError(StoryboardError):
-    """Paid work would pass today's budget; ``retry_after`` is the seconds until it resets."""
+class AuthenticationError(StoryboardError):
+    """The request carries no usable credentials (a token, a share link, a signed link)."""
+
+
+class PermissionDeniedError(StoryboardError):
+    """The principal may see the job but not do this with it (a share link asked to redraw)."""
+
+
+class TooManyRequestsError(StoryboardError):
+    """A limit is reached; ``retry_after`` is the seconds until trying again can succeed."""
 
     def __init__(self, message: str, *, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class DailyBudgetError(TooManyRequestsError):
+    """Paid work would pass today's budget; ``retry_after`` is the seconds until it resets."""
 
 
 class PlanningError(StoryboardError):

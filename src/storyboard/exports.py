@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 from xml.sax.saxutils import escape
 
 from PIL import Image
@@ -41,7 +42,7 @@ from .shotlist import build_shot_list
 from .shots import shot_line
 from .storage import path_for_url
 
-__all__ = ["build_pdf", "build_zip", "zip_entry_name"]
+__all__ = ["Note", "build_pdf", "build_zip", "zip_entry_name"]
 
 _INK = HexColor("#1f1f24")
 _MUTED = HexColor("#6b6862")
@@ -164,20 +165,32 @@ def _image_for(entry: StoryboardEntry, media_dir: Path) -> Image.Image | None:
         return None
 
 
+class Note(Protocol):
+    """A reviewer's comment as the sheet prints it (``jobs.comments.CommentInfo``)."""
+
+    scene_number: int | None
+    kind: str
+    author: str
+    text: str
+    created_at: datetime
+
+
 class _Sheet:
     """Draws one job's pages on a canvas."""
 
-    def __init__(self, canvas: Canvas, job: JobResponse, media_dir: Path) -> None:
+    def __init__(self, canvas: Canvas, job: JobResponse, media_dir: Path,
+                 notes: Sequence[Note] = ()) -> None:
         self.canvas = canvas
         self.job = job
         self.media_dir = media_dir
+        self.notes = notes
         self.regular, self.bold = _fonts()
         params = job.parameters or {}
         self.aspect_ratio = str(params.get("aspect_ratio") or "16:9")
         self.entries = sorted(job.storyboard or [], key=lambda e: e.scene.scene_number)
         self.columns, self.rows = _layout(self.aspect_ratio)
         per_page = self.columns * self.rows
-        self.pages = max(1, math.ceil(len(self.entries) / per_page))
+        self.frame_pages = max(1, math.ceil(len(self.entries) / per_page))
         self.exported = datetime.now(UTC)
         self.title_style = ParagraphStyle(
             "title", fontName=self.bold, fontSize=15, leading=18, textColor=_INK)
@@ -188,10 +201,12 @@ class _Sheet:
         self.note_style = ParagraphStyle(
             "note", fontName=self.regular, fontSize=8.5, leading=11, textColor=_FAIL,
             alignment=1)
+        self.note_pages = self._notes_laid_out() if notes else []
+        self.pages = self.frame_pages + len(self.note_pages)
 
     def draw(self) -> None:
         per_page = self.columns * self.rows
-        for page in range(self.pages):
+        for page in range(self.frame_pages):
             self._header()
             self._footer(page + 1)
             chunk = self.entries[page * per_page:(page + 1) * per_page]
@@ -200,6 +215,57 @@ class _Sheet:
             for index, entry in enumerate(chunk):
                 self._frame(entry, index)
             self.canvas.showPage()
+        for offset, lines in enumerate(self.note_pages):
+            self._header()
+            self._footer(self.frame_pages + offset + 1)
+            self._notes_page(lines)
+            self.canvas.showPage()
+
+    # -- notes: the reviewers' comments, by frame, after the frames ---------------------------
+    def _note_paragraphs(self) -> list[Paragraph]:
+        heading = ParagraphStyle("notes-heading", fontName=self.bold, fontSize=10, leading=14,
+                                 textColor=_INK, spaceBefore=6)
+        by_scene: dict[int | None, list[Note]] = {}
+        for note in self.notes:
+            by_scene.setdefault(note.scene_number, []).append(note)
+        out: list[Paragraph] = []
+        for scene in sorted(by_scene, key=lambda n: -1 if n is None else n):
+            out.append(Paragraph(escape("The whole board" if scene is None
+                                        else f"Scene {scene}"), heading))
+            for note in by_scene[scene]:
+                kind = "Changes requested: " if note.kind == "changes" else ""
+                text = (f"<b>{escape(note.author)}</b>, {escape(_when(note.created_at))}: "
+                        f"{escape(kind)}{escape(note.text)}")
+                out.append(Paragraph(text, self.body_style))
+        return out
+
+    def _notes_laid_out(self) -> list[list[Paragraph]]:
+        """The notes in page-sized groups."""
+        width, height = _PAGE
+        room = height - 2 * _MARGIN - _HEADER - _FOOTER - 24
+        pages: list[list[Paragraph]] = []
+        used = room + 1.0
+        for paragraph in self._note_paragraphs():
+            _, tall = paragraph.wrap(width - 2 * _MARGIN, room)
+            if used + tall + 4 > room:
+                pages.append([])
+                used = 0.0
+            pages[-1].append(paragraph)
+            used += tall + 4
+        return pages
+
+    def _notes_page(self, paragraphs: list[Paragraph]) -> None:
+        c = self.canvas
+        width, height = _PAGE
+        top = height - _MARGIN - _HEADER - 10
+        c.setFont(self.bold, 12)
+        c.setFillColor(_INK)
+        c.drawString(_MARGIN, top - 4, "Notes")
+        y = top - 20
+        for paragraph in paragraphs:
+            _, tall = paragraph.wrap(width - 2 * _MARGIN, y)
+            paragraph.drawOn(c, _MARGIN, y - tall)
+            y -= tall + 4
 
     def _header(self) -> None:
         c, job = self.canvas, self.job
@@ -234,7 +300,8 @@ class _Sheet:
             c.drawRightString(right, top - 11, "Approved")
             c.setFont(self.regular, 8.5)
             c.setFillColor(_MUTED)
-            c.drawRightString(right, top - 24, _when(job.approved_at))
+            who = f"by {job.approved_by}, " if job.approved_by else ""
+            c.drawRightString(right, top - 24, f"{who}{_when(job.approved_at)}"[:60])
         else:
             c.drawRightString(right, top - 11, status)
             c.setFont(self.regular, 8.5)
@@ -361,8 +428,9 @@ class _Sheet:
         note.drawOn(c, x + 8, y + h / 2 - 4 - used)
 
 
-def build_pdf(job: JobResponse, media_dir: Path) -> bytes:
-    """A printable storyboard sheet for ``job``: landscape A4, frames in a grid, page numbers.
+def build_pdf(job: JobResponse, media_dir: Path, notes: Sequence[Note] = ()) -> bytes:
+    """A printable storyboard sheet for ``job``: landscape A4, frames in a grid, page numbers,
+    then the reviewers' ``notes`` (comments and change requests) by frame.
 
     Images are read from the files behind the job's ``/media/...`` URLs under ``media_dir``;
     a scene without one (failed, pending, or its file gone) gets a placeholder with the reason.
@@ -373,7 +441,7 @@ def build_pdf(job: JobResponse, media_dir: Path) -> bytes:
     canvas.setSubject(f"Storyboard #{job.job_id}")
     canvas.setCreator("storyboard")
     canvas.setAuthor("Storyboard")
-    _Sheet(canvas, job, media_dir).draw()
+    _Sheet(canvas, job, media_dir, notes).draw()
     canvas.save()
     return buffer.getvalue()
 

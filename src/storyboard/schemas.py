@@ -251,3 +251,9 @@ class JobResponse(BaseModel):
     prompt: str | None = None
     parameters: dict[str, object] | None = None
     plan: Plan | None = None
+    # Whose job it is (an API token's name; none in single-user mode), who approved it, and,
+    # once the server has tokens, a signed value that opens the job's files, exports and event
+    # stream for an hour or two (``?access=...``; its image URLs carry it already).
+    owner: str | None = None
+    approved_by: str | None = None
+    access: str | None = None

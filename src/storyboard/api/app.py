@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -16,22 +17,26 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
+from ..access import OwnerLimits
 from ..config import Settings, get_settings
 from ..db import get_engine
 from ..errors import (
+    AuthenticationError,
     ConfigurationError,
-    DailyBudgetError,
     InvalidRequestError,
     JobNotFoundError,
     JobStateError,
+    PermissionDeniedError,
     StoryboardError,
+    TooManyRequestsError,
 )
 from ..jobs.queue import Queue
 from ..jobs.task import generate_storyboard_task
 from ..jobs.worker import WorkerThread
 from ..schemas import plain_message
 from ..webhooks import DelivererThread
-from . import exports, media, review, routes
+from . import exports, media, review, routes, sharing
+from .security import install_security
 
 __all__ = ["create_app"]
 
@@ -62,7 +67,9 @@ _STATUS = {
     InvalidRequestError: 422,
     JobStateError: 409,
     ConfigurationError: 503,
-    DailyBudgetError: 429,
+    AuthenticationError: 401,
+    PermissionDeniedError: 403,
+    TooManyRequestsError: 429,
 }
 
 
@@ -78,8 +85,10 @@ async def _storyboard_error(request: Request, exc: Exception) -> JSONResponse:
         body = {"detail": [{"loc": [where, *_field_path(exc.field)], "msg": exc.message,
                             "type": "value_error"}]}
     headers = {}
-    if isinstance(exc, DailyBudgetError):  # when to try again: midnight UTC
-        headers["Retry-After"] = str(max(1, int(exc.retry_after)))
+    if isinstance(exc, TooManyRequestsError):  # when to try again (the budget: midnight UTC)
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    elif isinstance(exc, AuthenticationError):
+        headers["WWW-Authenticate"] = 'Bearer realm="storyboard"'
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -134,6 +143,7 @@ def create_app(
                 await asyncio.to_thread(worker.stop)
             if hooks is not None:
                 await asyncio.to_thread(hooks.stop, settings.webhook_timeout + 5)
+            app.state.limits.close()
             if queue is not None:
                 queue.close()
 
@@ -149,6 +159,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.engine = get_engine(settings)
+    app.state.limits = OwnerLimits(settings, app.state.engine)
     if queue is not None:
         app.state.dispatch = lambda job_id, _tasks: _send_or_defer(queue, job_id)
     elif worker is not None:
@@ -163,7 +174,9 @@ def create_app(
     app.include_router(routes.router)
     app.include_router(review.router)
     app.include_router(exports.router)
+    app.include_router(sharing.router)
     app.include_router(media.router)
     if media.STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=media.STATIC_DIR), name="static")
+    install_security(app, settings)
     return app

@@ -9,10 +9,10 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
 
-from ..db import require_job_row
 from ..errors import JobStateError
 from ..schemas import JobResponse
-from .deps import EngineDep, JobId, SettingsDep
+from .access import Caller, CallerDep
+from .deps import JobId, SettingsDep
 from .views import job_response
 
 __all__ = ["router"]
@@ -20,14 +20,15 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/v2/jobs", tags=["exports"])
 
 
-async def _job(engine: EngineDep, job_id: int) -> JobResponse:
-    return await asyncio.to_thread(lambda: job_response(require_job_row(engine, job_id)))
+async def _job(caller: Caller, job_id: int) -> JobResponse:
+    """The job, as the files are made from it (stored paths, no signed links)."""
+    return await asyncio.to_thread(lambda: job_response(caller.job(job_id)))
 
 
-async def _download(job_id: int, engine: EngineDep, settings: SettingsDep,
+async def _download(job_id: int, caller: Caller, settings: SettingsDep,
                     build: Callable[[JobResponse, Path], bytes | str], kind: str,
                     media_type: str) -> Response:
-    job = await _job(engine, job_id)
+    job = await _job(caller, job_id)
     data = await asyncio.to_thread(build, job, settings.media_dir)
     return Response(data, media_type=media_type, headers={
         "Content-Disposition": f'attachment; filename="storyboard-{job_id}.{kind}"'})
@@ -35,29 +36,35 @@ async def _download(job_id: int, engine: EngineDep, settings: SettingsDep,
 
 @router.get("/{job_id}/export.pdf", summary="The storyboard as a PDF sheet",
             response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
-async def export_pdf(job_id: JobId, engine: EngineDep, settings: SettingsDep) -> Response:
+async def export_pdf(job_id: JobId, caller: CallerDep, settings: SettingsDep) -> Response:
+    """Frames in a grid with their shot, description and dialogue, then the reviewers' notes
+    (comments and change requests) by frame."""
     from ..exports import build_pdf
+    from ..jobs.comments import list_comments
 
-    return await _download(job_id, engine, settings, build_pdf, "pdf", "application/pdf")
+    notes = await asyncio.to_thread(list_comments, caller.engine, job_id)
+    return await _download(job_id, caller, settings,
+                           lambda job, media: build_pdf(job, media, notes), "pdf",
+                           "application/pdf")
 
 
 @router.get("/{job_id}/export.zip", summary="Images, JSON, contact sheet, shot list, animatic",
             response_class=Response, responses={200: {"content": {"application/zip": {}}}})
-async def export_zip(job_id: JobId, engine: EngineDep, settings: SettingsDep) -> Response:
+async def export_zip(job_id: JobId, caller: CallerDep, settings: SettingsDep) -> Response:
     from ..exports import build_zip
 
-    return await _download(job_id, engine, settings, build_zip, "zip", "application/zip")
+    return await _download(job_id, caller, settings, build_zip, "zip", "application/zip")
 
 
 @router.get("/{job_id}/export.csv", summary="The shot list (CSV, one row per scene)",
             response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-async def export_csv(job_id: JobId, engine: EngineDep, settings: SettingsDep) -> Response:
+async def export_csv(job_id: JobId, caller: CallerDep, settings: SettingsDep) -> Response:
     """Scene, start and end timecode, duration, beat, shot size, angle, movement, lighting,
     characters, location, description, dialogue, transition, image prompt, image file, status.
     RFC 4180, UTF-8 with a byte-order mark, a header row; formula-like cells neutralised."""
     from ..shotlist import build_shot_list
 
-    return await _download(job_id, engine, settings, build_shot_list, "csv",
+    return await _download(job_id, caller, settings, build_shot_list, "csv",
                            "text/csv; charset=utf-8")
 
 
@@ -65,13 +72,13 @@ async def export_csv(job_id: JobId, engine: EngineDep, settings: SettingsDep) ->
             response_class=FileResponse, responses={
                 200: {"content": {"video/mp4": {}}},
                 409: {"description": "The job has no storyboard yet"}})
-async def export_mp4(job_id: JobId, engine: EngineDep, settings: SettingsDep) -> FileResponse:
+async def export_mp4(job_id: JobId, caller: CallerDep, settings: SettingsDep) -> FileResponse:
     """Each frame held for its scene's duration, the camera's move played on the still, the
     transitions, a caption strip and a title card. Rendered once per version of the board and
     kept; a changed board renders anew. Supports range requests (the studio's player seeks)."""
     from ..renders import ensure_animatic
 
-    job = await _job(engine, job_id)
+    job = await _job(caller, job_id)
     if not job.storyboard:
         raise JobStateError(f"Job {job_id} has no storyboard to render yet")
     path = await asyncio.to_thread(ensure_animatic, job, settings.media_dir)

@@ -56,4 +56,6 @@ def job_response(row: GeneratedVideo) -> JobResponse:
         prompt=row.prompt,
         parameters=parameters if isinstance(parameters, dict) else None,
         plan=None if plan is None else plan_with_scenes(plan, storyboard or []),
+        owner=row.owner,
+        approved_by=row.approved_by,
     )

@@ -51,10 +51,12 @@ def create_job(
     parameters: dict[str, Any] | None = None,
     status: str = "pending",
     progress: str | None = None,
+    owner: str | None = None,
 ) -> int:
     """Insert a job row in one transaction and return its id."""
     now = utcnow()
     row = GeneratedVideo(
+        owner=owner,
         prompt=prompt,
         video_url=video_url,
         model_id=model_id,
@@ -152,20 +154,29 @@ def update_job(
 
 
 def list_jobs(
-    engine: Engine, *, status: str | None = None, limit: int = 20, offset: int = 0
+    engine: Engine, *, status: str | None = None, limit: int = 20, offset: int = 0,
+    owner: str | None = None,
 ) -> list[GeneratedVideo]:
-    """Jobs newest first."""
+    """Jobs newest first (only ``owner``'s when given)."""
     stmt = select(GeneratedVideo).order_by(GeneratedVideo.id.desc()).limit(limit).offset(offset)
     if status:
         stmt = stmt.where(GeneratedVideo.status == status)
+    if owner is not None:
+        stmt = stmt.where(GeneratedVideo.owner == owner)
     with Session(engine, expire_on_commit=False) as session:
         return list(session.scalars(stmt))
 
 
-def count_jobs(engine: Engine, *, status: str | None = None) -> int:
+def count_jobs(engine: Engine, *, status: str | None = None, owner: str | None = None,
+               statuses: Iterable[str] = ()) -> int:
+    """How many jobs (of ``status``, or of any of ``statuses``; ``owner``'s when given)."""
     stmt = select(func.count()).select_from(GeneratedVideo)
     if status:
         stmt = stmt.where(GeneratedVideo.status == status)
+    if statuses:
+        stmt = stmt.where(GeneratedVideo.status.in_(tuple(statuses)))
+    if owner is not None:
+        stmt = stmt.where(GeneratedVideo.owner == owner)
     with engine.connect() as conn:
         return int(conn.execute(stmt).scalar_one())
 

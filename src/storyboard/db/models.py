@@ -19,11 +19,15 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "ApiToken",
     "Base",
     "BudgetDay",
     "CachedImage",
+    "Comment",
     "GeneratedVideo",
     "Prediction",
+    "ServerKey",
+    "ShareLink",
     "UTCDateTime",
     "WebhookMessage",
     "utcnow",
@@ -59,6 +63,7 @@ class GeneratedVideo(Base):
     """A storyboard job. JSON columns are TEXT, as the spec's migration declares them."""
 
     __tablename__ = "generated_videos"
+    __table_args__ = (Index("ix_generated_videos_owner", "owner", "status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     prompt: Mapped[str] = mapped_column(Text, nullable=False)
@@ -89,6 +94,11 @@ class GeneratedVideo(Base):
     # What it may have been billed beyond ``actual_cost``: predictions whose outcome is not
     # known (a create whose answer was lost and could not be found again, one still running).
     possible_cost: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # Whose job it is (an API token's name); none for jobs made in single-user mode, which only
+    # admins see once tokens exist. Who approved it (a token's name, or a reviewer's through a
+    # share link).
+    owner: Mapped[str | None] = mapped_column(String(64))
+    approved_by: Mapped[str | None] = mapped_column(String(200))
 
 
 class Prediction(Base):
@@ -174,3 +184,67 @@ class BudgetDay(Base):
 
     day: Mapped[str] = mapped_column(String(10), primary_key=True)
     touched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiToken(Base):
+    """An API token: its owner's name, whether it is an admin's, and its SHA-256 (the token
+    itself is shown once, never stored)."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (Index("ix_api_tokens_name", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    admin: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ShareLink(Base):
+    """A read-only link to one job's board for reviewers without a token (its SHA-256 kept):
+    comments allowed or not, approval and change requests allowed or not; it may expire and
+    can be revoked."""
+
+    __tablename__ = "share_links"
+    __table_args__ = (Index("ix_share_links_job", "job_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    label: Mapped[str | None] = mapped_column(String(200))
+    allow_comments: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    allow_approve: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Comment(Base):
+    """A note on a board (``scene_number`` none) or one of its frames: a comment, or a request
+    for changes; who wrote it and through what (a token's name, a share link)."""
+
+    __tablename__ = "comments"
+    __table_args__ = (Index("ix_comments_job", "job_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    scene_number: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False, default="comment")
+    author: Mapped[str] = mapped_column(String(100), nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    via: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class ServerKey(Base):
+    """Secrets the servers of one database share (the key that signs media links), made on
+    first use."""
+
+    __tablename__ = "server_keys"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)

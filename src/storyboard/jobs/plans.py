@@ -114,7 +114,7 @@ def edit_plan(engine: Engine, job_id: int, edit: PlanEdit, media_dir: Path) -> G
             entry.stale, entry.drawn_prompt = False, None
         draw_sketches(job_id, job_parameters(row), new, entries, media_dir)
     elif changed:  # the board no longer matches what was approved: review it again
-        approval = {"approved": False, "approved_at": None}
+        approval = {"approved": False, "approved_at": None, "approved_by": None}
     if not update_job(engine, job_id, only_status=[row.status], unchanged_since=row.updated_at,
                       plan=stored_plan(new), storyboard_data=storyboard_json(entries),
                       **approval):

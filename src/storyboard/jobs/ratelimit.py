@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 
-__all__ = ["ImageRateLimiter"]
+__all__ = ["ImageRateLimiter", "RollingWindow"]
 
 _KEY = "storyboard:image-creations"
 # A slot is taken or the wait returned in one step, on Redis's own clock (workers' clocks
@@ -47,6 +47,34 @@ def _slack(window: float) -> float:
     return max(0.5, window * 0.01)
 
 
+class RollingWindow:
+    """At most ``limit`` takes in any ``window`` seconds, per key: a sorted set per key in
+    Redis (shared by every process; ``redis``), else a deque per key in this process.
+    ``try_take(key)`` takes a slot (0) or says how long until one frees."""
+
+    def __init__(self, *, limit: int, window: float, redis: object | None = None,
+                 prefix: str) -> None:
+        self.limit, self.window, self.prefix = limit, window, prefix
+        self._redis = redis
+        self._take = redis.register_script(_TAKE) if redis is not None else None  # type: ignore[attr-defined]
+        self._logs: dict[str, collections.deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def try_take(self, key: str = "") -> float:
+        if self._take is not None:
+            return max(0.0, float(self._take(keys=[f"{self.prefix}{key}"], args=[
+                self.window, self.limit, uuid.uuid4().hex])))
+        with self._lock:
+            log = self._logs.setdefault(key, collections.deque())
+            now = time.monotonic()
+            while log and log[0] <= now - self.window:
+                log.popleft()
+            if len(log) < self.limit:
+                log.append(now)
+                return 0.0
+            return log[0] + self.window - now
+
+
 class ImageRateLimiter:
     """``await acquire()`` before each image creation; ``await throttled(s)`` after a 429."""
 
@@ -54,16 +82,15 @@ class ImageRateLimiter:
                  namespace: str = "storyboard") -> None:
         self.limit = limit
         self.window = window + _slack(window)
-        self._key = f"{namespace}:{_KEY}"
         self._pause_key = f"{namespace}:image-pause-until"
         if redis_url:
             import redis
 
             self._redis: redis.Redis | None = redis.Redis.from_url(redis_url)
-            self._take = self._redis.register_script(_TAKE)
         else:
             self._redis = None
-        self._log: collections.deque[float] = collections.deque()
+        self._creations = RollingWindow(limit=limit, window=self.window, redis=self._redis,
+                                        prefix=f"{namespace}:{_KEY}")
         self._local_pause = 0.0
         self._lock = threading.Lock()
         self.waits = 0  # times a creation had to wait (for tests and benchmarks)
@@ -79,17 +106,7 @@ class ImageRateLimiter:
         pause = self._pause_until() - time.time()
         if pause > 0:
             return pause
-        if self._redis is not None:
-            return max(0.0, float(self._take(keys=[self._key], args=[
-                self.window, self.limit, uuid.uuid4().hex])))
-        with self._lock:
-            now = time.monotonic()
-            while self._log and self._log[0] <= now - self.window:
-                self._log.popleft()
-            if len(self._log) < self.limit:
-                self._log.append(now)
-                return 0.0
-            return self._log[0] + self.window - now
+        return self._creations.try_take()
 
     async def acquire(self) -> None:
         while True:

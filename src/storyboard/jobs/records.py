@@ -28,8 +28,9 @@ def save_generated_video(
     status: str = "pending",
     *,
     settings: Settings | None = None,
+    owner: str | None = None,
 ) -> int:
-    """Insert a job row and return its id (the spec's signature)."""
+    """Insert a job row and return its id (the spec's signature; ``owner``: whose it is)."""
     queued = VideoProgress(current_stage=status, message="Waiting to start")
     return create_job(
         get_engine(settings or get_settings()),
@@ -39,6 +40,7 @@ def save_generated_video(
         parameters=parameters,
         status=status,
         progress=queued.model_dump_json(),
+        owner=owner,
     )
 
 
@@ -48,7 +50,8 @@ def get_job(job_id: int, *, settings: Settings | None = None) -> dict[str, Any] 
     return None if row is None else job_as_dict(row)
 
 
-def create_storyboard_job(request: GenerationRequest, *, settings: Settings | None = None) -> int:
+def create_storyboard_job(request: GenerationRequest, *, settings: Settings | None = None,
+                          owner: str | None = None) -> int:
     """Save a validated request as a pending job (what the CLI and the API do), once its
     estimate is within its cap and the day's budget (nothing is written otherwise)."""
     settings = settings or get_settings()
@@ -60,6 +63,7 @@ def create_storyboard_job(request: GenerationRequest, *, settings: Settings | No
         parameters=request.model_dump(),
         status="pending",
         settings=settings,
+        owner=owner,
     )
 
 

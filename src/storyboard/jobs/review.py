@@ -43,8 +43,8 @@ def run_holds(row: GeneratedVideo) -> bool:
     return bool(row.lease_owner and row.lease_expires_at and row.lease_expires_at > utcnow())
 
 
-def approve_job(engine: Engine, job_id: int) -> GeneratedVideo:
-    """Mark a ready storyboard approved (for the video stage)."""
+def approve_job(engine: Engine, job_id: int, *, approved_by: str | None = None) -> GeneratedVideo:
+    """Mark a ready storyboard approved (for the video stage), by ``approved_by``."""
     row = require_job_row(engine, job_id)
     if row.status != JobStatus.STORYBOARD_READY.value:
         raise JobStateError(
@@ -53,7 +53,7 @@ def approve_job(engine: Engine, job_id: int) -> GeneratedVideo:
     if row.approved:
         return row  # approving twice keeps the first approval's time
     if not update_job(engine, job_id, only_status=[JobStatus.STORYBOARD_READY.value],
-                      approved=True, approved_at=utcnow()):
+                      approved=True, approved_at=utcnow(), approved_by=approved_by):
         raise JobStateError(f"Job {job_id} changed while approving; reload and try again")
     return require_job_row(engine, job_id)
 
@@ -125,7 +125,8 @@ def _queue_redraw(engine: Engine, row: GeneratedVideo, entries: list[StoryboardE
     # released its lease yet, and a stale lease would keep the new run from claiming the job.
     if not update_job(engine, row.id, only_status=[row.status], unchanged_since=row.updated_at,
                       status=JobStatus.GENERATING_STORYBOARD.value, approved=False,
-                      approved_at=None, error_message=None, storyboard_data=storyboard_json(entries),
+                      approved_at=None, approved_by=None, error_message=None,
+                      storyboard_data=storyboard_json(entries),
                       progress=progress.model_dump_json(), lease_owner=None,
                       lease_expires_at=None):
         raise JobStateError(f"Job {row.id} changed meanwhile; reload and try again")
@@ -204,7 +205,8 @@ def request_regeneration(
         if reviewing and plan is not None and media_dir is not None:
             draw_sketches(job_id, job_parameters(row), plan, [entry], media_dir)
         # The board changed (its words, if not its pictures): a finished one is reviewed again.
-        approval = {} if reviewing else {"approved": False, "approved_at": None}
+        approval = {} if reviewing else {"approved": False, "approved_at": None,
+                                         "approved_by": None}
         if not update_job(engine, job_id, only_status=[row.status],
                           unchanged_since=row.updated_at,
                           storyboard_data=storyboard_json(entries), **approval):
