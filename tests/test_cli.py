@@ -151,7 +151,7 @@ def test_generate_follows_a_job_another_worker_holds_and_takes_it_back(
     """A worker on the same database took the new job first (its lease is live): generate
     shows that run's progress, and takes the job back once the lease is let go (here: it
     lapses, as when that worker died)."""
-    from storyboard.cli import _LocalRun
+    from storyboard.cli.generate import _LocalRun
 
     job_id = create_storyboard_job(GenerationRequest(prompt="A cat", duration=15),
                                    settings=settings)
