@@ -14,6 +14,7 @@ does not enforce them: a rules plan's scenes keep the spec's text, as long as th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,6 +32,7 @@ __all__ = [
     "PlannedScene",
     "PlannerInfo",
     "PlannerKind",
+    "cast_names",
 ]
 
 # Characters per text field.
@@ -125,3 +127,13 @@ class Plan(BaseModel):
 
     def location(self, location_id: str | None) -> Location | None:
         return next((loc for loc in self.locations if loc.id == location_id), None)
+
+
+def cast_names(ids: Sequence[str] | None, plan: Plan | None) -> list[str]:
+    """The names of the characters ``ids`` (a scene's cast), their ids where the plan (or a
+    board made before plans) has none."""
+    names = []
+    for character_id in ids or ():
+        character = plan.character(character_id) if plan is not None else None
+        names.append(character.name if character is not None else character_id)
+    return names

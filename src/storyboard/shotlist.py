@@ -15,7 +15,7 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
-from .plan import Plan
+from .plan import Plan, cast_names
 from .scenes import beat_label
 from .schemas import JobResponse, StoryboardEntry
 from .storage import path_for_url
@@ -50,11 +50,7 @@ def _words(value: str | None) -> str:
 
 
 def _names(ids: Sequence[str] | None, plan: Plan | None) -> str:
-    names = []
-    for character_id in ids or ():
-        character = plan.character(character_id) if plan is not None else None
-        names.append(character.name if character is not None else character_id)
-    return ", ".join(names)
+    return ", ".join(cast_names(ids, plan))
 
 
 def _place(location_id: str | None, plan: Plan | None) -> str:

@@ -27,7 +27,7 @@ from ..jobs import JobRuntime, create_storyboard_job, run_storyboard_job
 from ..jobs.budget import usd
 from ..jobs.plans import load_plan
 from ..jobs.review import cancel_job
-from ..plan import Plan
+from ..plan import Plan, cast_names
 from ..planning import LLM_SETTINGS_HINT, llm_kind
 from ..scenes import beat_label
 from ..schemas import GenerationRequest, JobStatus, StoryboardEntry, VideoProgress
@@ -211,11 +211,7 @@ def _print_storyboard(settings: Settings, entries: list[StoryboardEntry],
 
 
 def _cast(ids: list[str] | None, plan: Plan | None) -> str:
-    names = []
-    for character_id in ids or ():
-        character = plan.character(character_id) if plan is not None else None
-        names.append(character.name if character is not None else character_id)
-    return ", ".join(names)
+    return ", ".join(cast_names(ids, plan))
 
 
 def _print_planner(plan: Plan, settings: Settings) -> None:

@@ -27,7 +27,7 @@ from ..db.models import utcnow
 from ..errors import AccountError, ImageGenerationError, RetryableImageError
 from ..images import DownloadError, ImageRequest, ImageResult, LostSearch
 from ..images.base import PredictionReport
-from ..plan import Plan
+from ..plan import Plan, cast_names
 from ..schemas import JobStatus, StoryboardEntry, VideoProgress
 from ..storage import save_image, url_for
 from ..webhooks import event_hooks
@@ -92,11 +92,7 @@ def scene_request(
 
 def cast_of(entry: StoryboardEntry, plan: Plan | None) -> tuple[str, ...]:
     """The names of the characters in the scene's frame (their ids where the plan has none)."""
-    names = []
-    for character_id in entry.scene.characters or ():
-        character = plan.character(character_id) if plan is not None else None
-        names.append(character.name if character is not None else character_id)
-    return tuple(names)
+    return tuple(cast_names(entry.scene.characters, plan))
 
 
 _SEED_SPACE = 2**31
