@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from storyboard.db import get_engine
 from storyboard.jobs import save_generated_video
 
 from .live_server import serve
+from .services import REDIS, REDIS_URL, require
 
 PROMPT = "A robot exploring Mars"
 
@@ -256,6 +258,21 @@ def test_limits_per_owner_answer_429_with_retry_after(settings: Settings) -> Non
         assert int(second.headers["Retry-After"]) > 0
         assert "STORYBOARD_MAX_RUNNING_PER_OWNER=1" in second.json()["detail"]
         c.post(f"/api/v2/jobs/{first.json()['job_id']}/cancel", headers=token)
+
+
+def test_submissions_per_minute_are_counted_by_the_whole_fleet_through_redis(
+    settings: Settings,
+) -> None:
+    """Two servers sharing Redis: an owner's submissions on either count against one minute."""
+    require("Redis", REDIS)
+    token = bearer(create_token(get_engine(settings), "dora")[0])
+    fleet = get_settings(redis_url=REDIS_URL, queue_name=f"fleet-{uuid.uuid4().hex[:8]}",
+                         submissions_per_minute=3, max_running_per_owner=0, sketch_delay=0)
+    body = {"prompt": PROMPT, "duration": 15}
+    with serve(create_app(fleet)) as one, serve(create_app(fleet)) as two:
+        codes = [httpx.post(f"{base}/api/v2/generate", headers=token, json=body,
+                            timeout=30).status_code for base in (one, two, one, two)]
+    assert codes == [200, 200, 200, 429]
 
 
 def test_single_user_mode_needs_no_token(settings: Settings) -> None:
