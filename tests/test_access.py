@@ -7,6 +7,7 @@ write it does not allow, and a signed link; each answer checked.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -224,10 +225,45 @@ def test_a_signed_link_opens_one_jobs_files_and_events_for_reading_only(team: Te
                     params={"access": access}).status_code == 403
     bob_image = image_of(t, t.bob_job, t.bob)
     assert t.c.get(bob_image, params={"access": access}).status_code == 404
-    expired = job_access(get_engine(t.settings), t.alice_job, now=time.time() - 3 * 3600)
+    expired = job_access(get_engine(t.settings), t.alice_job, owner_view=True,
+                         now=time.time() - 3 * 3600)
     assert t.c.get(image.split("?")[0], params={"access": expired}).status_code == 401
     forged = access[:-4] + ("AAAA" if not access.endswith("AAAA") else "BBBB")
     assert t.c.get(image.split("?")[0], params={"access": forged}).status_code == 401
+
+
+def events_job(t: Team, job_id: int, access: str) -> dict[str, Any]:
+    """The job as the event stream (which can only authenticate by ``?access=``) shows it."""
+    with t.c.stream("GET", f"/api/v2/jobs/{job_id}/events", params={"access": access}) as r:
+        assert r.status_code == 200
+        data = [line for line in r.iter_lines() if line.startswith("data:")]
+    result: dict[str, Any] = json.loads(data[-1].removeprefix("data:"))
+    return result
+
+
+def test_a_signed_link_shows_what_the_one_it_was_given_to_sees(team: Team) -> None:
+    """The owner's page follows its run by the event stream: costs and all. A reviewer's
+    link shows the board only, and cannot be turned into the owner's view."""
+    t = team
+    own = t.c.get(f"/api/v2/jobs/{t.alice_job}", headers=t.alice).json()
+    streamed = events_job(t, t.alice_job, own["access"])
+    assert streamed["owner"] == "alice" and streamed["actual_cost"] is not None
+    assert "webhook_events" in streamed["parameters"] or "cache" in streamed["parameters"]
+    assert streamed["access"].split(".")[2] == "o"
+
+    token = t.c.post(f"/api/v2/jobs/{t.alice_job}/share", headers=t.alice,
+                     json={}).json()["token"]
+    seen = t.c.get(f"/api/v2/jobs/{t.alice_job}", headers=bearer(token)).json()
+    assert seen["owner"] is None and seen["actual_cost"] is None
+    streamed = events_job(t, t.alice_job, seen["access"])
+    assert streamed["owner"] is None and streamed["actual_cost"] is None
+    assert set(streamed["parameters"]) <= {"prompt", "duration", "style", "aspect_ratio",
+                                           "seed", "planner", "review_plan"}
+    job_id, expires, view, signature = seen["access"].split(".")
+    assert view == "r"
+    forged = f"{job_id}.{expires}.o.{signature}"
+    assert t.c.get(f"/api/v2/jobs/{t.alice_job}/events",
+                   params={"access": forged}).status_code == 401
 
 
 def test_the_database_keeps_only_hashes(team: Team, settings: Settings) -> None:

@@ -44,6 +44,7 @@ class Principal:
     share_id: int | None = None
     can_comment: bool = False
     can_approve: bool = False
+    owner_view: bool = False  # link: shows the job as its owner sees it (costs and all)
 
     @property
     def owner(self) -> str | None:

@@ -78,9 +78,10 @@ def _principal(engine: Engine, credentials: HTTPAuthorizationCredentials | None,
         raise AuthenticationError("This token is not valid (unknown, revoked or an expired "
                                   "share link); ask the server's admin for a new one")
     if access is not None:
-        job_id = verify_job_access(engine, access)
-        if job_id is not None:
-            return Principal(kind="link", name="link", job_id=job_id)
+        signed_access = verify_job_access(engine, access)
+        if signed_access is not None:
+            return Principal(kind="link", name="link", job_id=signed_access.job_id,
+                             owner_view=signed_access.owner_view)
         raise AuthenticationError("This link has expired; reload the board for a fresh one")
     raise AuthenticationError("This server needs a token: send 'Authorization: Bearer <token>' "
                               "(storyboard tokens create NAME makes one)")
@@ -129,13 +130,16 @@ class Caller:
         job = job_response(row)
         if self.principal.kind == "local":
             return job
-        access = job_access(self.engine, row.id)
+        p = self.principal
+        # A link shows what the one it was given to saw; a reviewer's never shows more.
+        owner_view = p.kind == "token" or (p.kind == "link" and p.owner_view)
+        access = job_access(self.engine, row.id, owner_view=owner_view)
         for entry in job.storyboard or []:
             entry.image_url = signed(entry.image_url, access)
             for version in entry.versions:
                 version.image_url = signed(version.image_url, access)
         job.access = access
-        if self.principal.kind in ("share", "link"):
+        if not owner_view:
             # A reviewer sees the board, not the account behind it.
             job.owner = None
             job.actual_cost = job.cost_upper_bound = None

@@ -19,6 +19,10 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v2/jobs", tags=["exports"])
 
+# An export's URL stays the same while the board changes under it (a redraw, an edit): a
+# browser may keep a copy, but must ask again before using it. Private: behind a token.
+_REVALIDATE = {"Cache-Control": "private, no-cache"}
+
 
 async def _job(caller: Caller, job_id: int) -> JobResponse:
     """The job, as the files are made from it (stored paths, no signed links)."""
@@ -31,6 +35,7 @@ async def _download(job_id: int, caller: Caller, settings: SettingsDep,
     job = await _job(caller, job_id)
     data = await asyncio.to_thread(build, job, settings.media_dir)
     return Response(data, media_type=media_type, headers={
+        **_REVALIDATE,
         "Content-Disposition": f'attachment; filename="storyboard-{job_id}.{kind}"'})
 
 
@@ -83,4 +88,4 @@ async def export_mp4(job_id: JobId, caller: CallerDep, settings: SettingsDep) ->
         raise JobStateError(f"Job {job_id} has no storyboard to render yet")
     path = await asyncio.to_thread(ensure_animatic, job, settings.media_dir)
     return FileResponse(path, media_type="video/mp4", filename=f"storyboard-{job_id}.mp4",
-                        content_disposition_type="inline")
+                        content_disposition_type="inline", headers=_REVALIDATE)
