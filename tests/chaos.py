@@ -121,14 +121,27 @@ class _Fleet:
         self.port = _free_port()
         self.api = f"http://127.0.0.1:{self.port}"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.log_paths: dict[str, Path] = {}
         self.starts = 0
 
     def start(self, name: str, *args: str) -> None:
         self.starts += 1
-        with open(self.logs / f"{name}-{self.starts}.log", "wb") as log:  # the child keeps it
+        path = self.logs / f"{name}-{self.starts}.log"
+        with open(path, "wb") as log:  # the child keeps it
             self.procs[name] = subprocess.Popen(
                 [sys.executable, "-m", "storyboard", *args], env={**os.environ, **self.env},
                 stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        self.log_paths[name] = path
+
+    def start_worker(self, name: str) -> None:
+        """A worker, waited for until it takes messages: a kill while it is still starting
+        (seconds on a loaded machine) would test nothing."""
+        self.start(name, "worker", "--threads", "8")
+        deadline = time.monotonic() + 60
+        while b"worker consuming queue" not in self.log_paths[name].read_bytes():
+            if self.procs[name].poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not start: see {self.log_paths[name]}")
+            time.sleep(0.1)
 
     def serve(self) -> None:
         self.start("serve", "serve", "--port", str(self.port))
@@ -257,7 +270,7 @@ def run_chaos(mode: str, *, jobs: int, kills: int, seed: int, latency: float = 1
         try:
             fleet.serve()
             for name in workers:
-                fleet.start(name, "worker", "--threads", "8")
+                fleet.start_worker(name)
             submitted = 0
             per_kill = max(1, jobs // max(1, kills))
             for _ in range(kills):
@@ -271,7 +284,7 @@ def run_chaos(mode: str, *, jobs: int, kills: int, seed: int, latency: float = 1
                 if victim == "serve":
                     fleet.serve()
                 else:
-                    fleet.start(victim, "worker", "--threads", "8")
+                    fleet.start_worker(victim)
             while submitted < jobs:
                 client.call("POST", "/api/v2/generate",
                             json={"prompt": f"Chaos {submitted}", "duration": 30})
@@ -294,19 +307,27 @@ def run_chaos(mode: str, *, jobs: int, kills: int, seed: int, latency: float = 1
     return figures
 
 
-def _busy(fleet: _Fleet, workers: list[str], env: dict[str, str]) -> list[str]:
+def _busy(fleet: _Fleet, workers: list[str], env: dict[str, str],
+          wait: float = 3.0) -> list[str]:
     """The workers holding a running job now (a kill that lands mid-job is the one that
-    tests anything)."""
+    tests anything), waiting up to ``wait`` seconds for one while jobs are still open."""
     engine = create_engine(env["DATABASE_URL"])
+    deadline = time.monotonic() + wait
     try:
-        with engine.connect() as conn:
-            owners = conn.execute(text(
-                "SELECT lease_owner FROM generated_videos WHERE lease_owner IS NOT NULL AND "
-                "status IN ('pending', 'parsing', 'generating_storyboard')")).scalars().all()
+        while True:
+            with engine.connect() as conn:
+                owners = conn.execute(text(
+                    "SELECT lease_owner FROM generated_videos WHERE lease_owner IS NOT NULL "
+                    "AND status IN ('pending', 'parsing', 'generating_storyboard')")
+                ).scalars().all()
+            pids = {int(o.split(":")[1]) for o in owners
+                    if o.count(":") >= 3 and o.split(":")[1].isdigit()}
+            busy = [name for name in workers if fleet.procs[name].pid in pids]
+            if busy or time.monotonic() > deadline:
+                return busy
+            time.sleep(0.1)
     finally:
         engine.dispose()
-    pids = {int(o.split(":")[1]) for o in owners if o.count(":") >= 3 and o.split(":")[1].isdigit()}
-    return [name for name in workers if fleet.procs[name].pid in pids]
 
 
 @contextmanager
