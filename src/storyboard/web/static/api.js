@@ -1,5 +1,8 @@
 // The client of the service's /api/v2 endpoints: one fetch wrapper whose failures are
 // ApiErrors carrying a message a person can read, a 422's fields named as the forms name them.
+// Every call carries the bearer token (auth.js); a 401 waits for a token and tries again.
+
+import { authHeaders, currentToken, tokenRefused } from "./auth.js";
 
 export const API = "/api/v2";
 
@@ -36,12 +39,26 @@ function errorFields(detail) {
 }
 
 export async function api(path, { method = "GET", body } = {}) {
+  for (;;) {
+    const token = currentToken();
+    try {
+      return await request(path, method, body, token);
+    } catch (error) {
+      // Refused for want of a (good) token: the user gives one, the same request goes again.
+      if (!(error instanceof ApiError) || error.status !== 401) throw error;
+      await tokenRefused(token, error);
+    }
+  }
+}
+
+async function request(path, method, body, token) {
   let response;
   try {
+    const headers = { Accept: "application/json", ...authHeaders(token) };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
     response = await fetch(API + path, {
       method,
-      headers: body === undefined ? { Accept: "application/json" }
-        : { Accept: "application/json", "Content-Type": "application/json" },
+      headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {

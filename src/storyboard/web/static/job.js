@@ -1,15 +1,21 @@
-// The job on screen: its header, progress, toolbar (approve, cancel, render, export), the
-// planner line and stale-frames notice, and opening a job or showing none. applyJob is the
-// one way a job's answer reaches the page, whoever asked for it.
+// The job on screen: its header, progress, toolbar (approve, cancel, render), the planner line
+// and stale-frames notice, and opening a job or showing none; its exports, animatic, share
+// links and comments are drawn by their own modules from here. applyJob is the one way a
+// job's answer reaches the page, whoever asked for it.
 
-import { API, api } from "./api.js";
+import { reviewerName } from "./account.js";
+import { clearAnimatic, renderAnimatic } from "./animatic.js";
+import { api } from "./api.js";
 import { clearBible, connectBible, renderBible } from "./bible.js";
+import { clearComments, connectComments, loadComments, renderComments, renderRequestChanges } from "./comments.js";
 import { $, byTestId, focusAfter, setText, showError } from "./dom.js";
+import { clearDownloads, renderDownloads } from "./downloads.js";
 import { formatCost, formatDate, formatEta, formatSeconds, numberFormat, plural } from "./format.js";
 import { clearFrames, renderFrames } from "./frames.js";
 import { markCurrentInList, updateListItem } from "./list.js";
 import { follow, stopLive } from "./live.js";
 import { connectRegenerate } from "./regenerate.js";
+import { clearShare, renderShare } from "./share.js";
 import { state } from "./state.js";
 import { FINAL, IDLE, setBadge, statusLabel } from "./status.js";
 
@@ -103,18 +109,6 @@ function renderProgress(job) {
   byTestId("progress-count").textContent = count;
 }
 
-function setLink(link, href, enabled) {
-  if (enabled) {
-    link.href = href;
-    link.removeAttribute("aria-disabled");
-    link.removeAttribute("tabindex");
-  } else {
-    link.removeAttribute("href");
-    link.setAttribute("aria-disabled", "true");
-    link.setAttribute("tabindex", "-1");
-  }
-}
-
 function renderToolbar(job) {
   const final = FINAL.has(job.status);
   const ready = job.status === "storyboard_ready";
@@ -138,14 +132,14 @@ function renderToolbar(job) {
   if (job.approved) {
     approvedState.innerHTML = '<svg viewBox="0 0 20 20" aria-hidden="true"><path d="m4 10.5 4 4 8-9" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round"/></svg>';
     const text = document.createElement("span");
-    text.textContent = `Approved${job.approved_at ? ` \u00b7 ${formatDate(job.approved_at)}` : ""}`;
+    // ``access`` comes only once the server has tokens: with several people on it, who
+    // approved is worth saying (alone, it is always the local user).
+    const who = job.access && job.approved_by ? ` by ${job.approved_by}` : "";
+    text.textContent = `Approved${who}${job.approved_at ? ` \u00b7 ${formatDate(job.approved_at)}` : ""}`;
     approvedState.append(text);
     approvedState.title = job.approved_at ?? "";
   }
-  // A plan under review exports too: its sheet of sketches is what a team reviews.
-  const exportable = IDLE.has(job.status) && Boolean(job.storyboard?.length);
-  setLink(byTestId("export-pdf"), `${API}/jobs/${job.job_id}/export.pdf`, exportable);
-  setLink(byTestId("export-zip"), `${API}/jobs/${job.job_id}/export.zip`, exportable);
+  renderDownloads(job);
   const jobError = byTestId("job-error");
   if (job.status === "failed" && job.error_message) showError(jobError, job.error_message);
   else showError(jobError, null);
@@ -176,7 +170,12 @@ async function runAction(button, path, busyText, { body, live = false } = {}) {
   }
 }
 
-approveButton.addEventListener("click", () => runAction(approveButton, "approve", "Approving\u2026"));
+approveButton.addEventListener("click", () => {
+  // A reviewer through a share link approves under their own name; an owner is known.
+  const name = reviewerName(actionError);
+  if (name === null) return;
+  runAction(approveButton, "approve", "Approving\u2026", { body: name ? { name } : undefined });
+});
 // The live stream stays open after a cancel: frames already in flight may still land, and
 // its "done" event comes once the run has really stopped.
 cancelButton.addEventListener("click", () => runAction(cancelButton, "cancel", "Cancelling\u2026"));
@@ -192,6 +191,10 @@ function renderJob(job) {
   renderPlanner(job);
   renderBible(job);
   renderFrames(job);
+  renderComments();
+  renderRequestChanges(job);
+  renderAnimatic(job);
+  renderShare();
 }
 
 function applyJob(job) {
@@ -212,6 +215,7 @@ function followJob(jobId) {
 // handed in, so those modules need not import this one back.
 connectRegenerate({ applyJob, follow: followJob });
 connectBible({ applyJob });
+connectComments({ applyJob });
 
 // ---------------------------------------------------------------- Plan: planner, stale frames
 
@@ -287,6 +291,7 @@ export async function openJob(jobId) {
     if (state.jobId !== jobId) return;
     applyJob(job);
     if (!IDLE.has(job.status)) followJob(jobId);
+    loadComments(jobId);
   } catch (error) {
     if (state.jobId !== jobId) return;
     clearJobView(jobId);
@@ -312,7 +317,9 @@ function clearJobView(jobId) {
   $(".progress-fill", bar).style.width = "0%";
   for (const el of [approveButton, cancelButton, approvedState, renderButton, staleNotice]) el.hidden = true;
   clearBible();
-  setLink(byTestId("export-pdf"), "", false);
-  setLink(byTestId("export-zip"), "", false);
+  clearComments();
+  clearAnimatic();
+  clearShare();
+  clearDownloads();
   showError(byTestId("job-error"), null);
 }

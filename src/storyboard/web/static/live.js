@@ -2,6 +2,7 @@
 // second when the stream fails. Every job that arrives goes to the caller's onJob.
 
 import { API, api } from "./api.js";
+import { signed } from "./auth.js";
 import { scheduleListRefresh, updateListItem } from "./list.js";
 import { state } from "./state.js";
 import { IDLE } from "./status.js";
@@ -35,7 +36,9 @@ export function follow(jobId, onJob) {
     poll(live, onJob);
     return;
   }
-  const source = new EventSource(`${API}/jobs/${jobId}/events`);
+  // EventSource cannot send the token: the job's signed access value goes in the URL.
+  const access = state.job?.job_id === jobId ? state.job.access : null;
+  const source = new EventSource(signed(`${API}/jobs/${jobId}/events`, access));
   live.source = source;
   const receive = (event) => {
     if (live.closed) return null;
@@ -48,6 +51,9 @@ export function follow(jobId, onJob) {
   source.addEventListener("message", receive);
   source.addEventListener("done", (event) => {
     const job = receive(event);
+    source.close(); // the service ends the stream now: its "error" must not start a poll
+    // The signed value shows what its holder may see: an owner's has the costs, a
+    // reviewer's does not.
     finished(live, job);
   });
   source.addEventListener("error", () => {

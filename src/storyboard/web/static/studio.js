@@ -1,13 +1,18 @@
 // Storyboard Studio: start a job, follow it live, review its frames, approve and export.
 // Plain ES modules; talks only to the service's /api/v2 endpoints.
 //
-// The entry point index.html loads: the composer form, routing (#/ and #/jobs/{id}) and
-// start-up. The rest lives in modules named after what they do, imported from here:
-// job.js (the job on screen), frames.js and regenerate.js (its frame cards and their form),
-// bible.js (the story bible), live.js (following a run), list.js (the sidebar),
-// api.js, dom.js, format.js, scenes.js, shots.js, status.js and state.js (shared pieces).
+// The entry point index.html loads: the composer form, routing (#/ and #/jobs/{id}; a share
+// link, /s#<token>, opens its one board) and start-up. The rest lives in modules named after
+// what they do, imported from here: job.js (the job on screen), frames.js and regenerate.js
+// (its frame cards and their form), bible.js (the story bible), comments.js (comments and
+// requests for changes), animatic.js (the video player), downloads.js (export links),
+// share.js (share links), live.js (following a run), list.js (the sidebar), auth.js (the
+// token) and account.js (who is using the studio), api.js, dom.js, format.js, scenes.js,
+// shots.js, status.js and state.js (shared pieces).
 
+import { loadMe } from "./account.js";
 import { api, ApiError } from "./api.js";
+import { SHARE_LINK } from "./auth.js";
 import { $, byTestId, showError } from "./dom.js";
 import { plural } from "./format.js";
 import { openJob, showEmpty } from "./job.js";
@@ -166,6 +171,7 @@ function jobIdFromHash() {
 }
 
 function route() {
+  if (SHARE_LINK) return; // the fragment is the link's token, not a place in the studio
   const jobId = jobIdFromHash();
   document.body.dataset.view = jobId === null ? "new" : "job";
   if (jobId === null) {
@@ -183,10 +189,44 @@ window.addEventListener("hashchange", route);
 
 // ---------------------------------------------------------------- Start
 
-updatePromptCount();
-updateDurationHint();
-updatePlannerHint();
-updateStyleChips();
-loadPlanning();
-loadList();
-route();
+// A reviewer through a share link sees its one board and nothing they cannot use: no composer,
+// no list of an owner's boards, no link that would drop the token from the address.
+async function startReview() {
+  document.body.dataset.mode = "share";
+  document.body.dataset.view = "job";
+  byTestId("empty-state").hidden = true;
+  $(".composer").remove();
+  $(".library").remove();
+  byTestId("new-storyboard").remove();
+  const brand = $(".brand");
+  brand.removeAttribute("href");
+  brand.setAttribute("aria-label", "Storyboard Studio");
+  let me = null;
+  try {
+    me = await loadMe();
+  } catch (error) {
+    // Revoked or expired (401) is what the page says by default; anything else is told as is.
+    if (error.status !== 401) {
+      $("[data-testid=link-invalid] h1").textContent = "This board cannot be opened right now";
+      $("[data-testid=link-invalid] p").textContent = error.message;
+    }
+  }
+  if (!me?.job_id) { // a dead link, or no share link at all (an owner's token, single-user mode)
+    byTestId("link-invalid").hidden = false;
+    return;
+  }
+  openJob(me.job_id);
+}
+
+if (SHARE_LINK) {
+  startReview();
+} else {
+  updatePromptCount();
+  updateDurationHint();
+  updatePlannerHint();
+  updateStyleChips();
+  loadMe().catch(() => {}); // without it the top bar just names nobody
+  loadPlanning();
+  loadList();
+  route();
+}
