@@ -5,7 +5,7 @@ settled once its outcome is known: ``billed_cost`` what the provider bills, ``po
 what it may bill though we cannot tell yet (a prediction still running, or a create whose
 answer was lost and that could not be found again). Statements are built here and run by the
 caller inside the job's own write (``JobWriter.update(..., ledger=...)``), together with
-``cost_columns(job_id)``, so the job's ``actual_cost`` and ``possible_cost`` are always the sums
+``cost_columns()``, so the job's ``actual_cost`` and ``possible_cost`` are always the sums
 of its rows, committed in the same transaction as the rows themselves: right after any crash,
 retry, regeneration or re-render, on every worker.
 
@@ -202,18 +202,25 @@ def settle(*, provider: str, prediction_id: str, status: str, billed: float,
                     finished_at=utcnow() if status in FINAL else None))
 
 
-def _sum(column: Any, job_id: int) -> ScalarSelect[Any]:
+def _sum(column: Any) -> ScalarSelect[Any]:
+    """The sum of ``column`` over the ledger rows of the job row being updated."""
     return (select(func.coalesce(func.sum(column), 0.0))
-            .where(Prediction.job_id == job_id).scalar_subquery())
+            .where(Prediction.job_id == GeneratedVideo.id).scalar_subquery())
 
 
-def cost_columns(job_id: int, *, still_to_pay: float | None = None) -> dict[str, Any]:
-    """The job row's cost columns as the sums of its ledger (for the same UPDATE); with
-    ``still_to_pay``, ``estimated_cost`` too: what was billed so far and that much more."""
-    columns = {"actual_cost": _sum(Prediction.billed_cost, job_id),
-               "possible_cost": _sum(Prediction.possible_cost, job_id)}
+# Correlated with the UPDATE's own row, so built once: making and keying a new subquery for
+# every write cost a scene more than a millisecond of CPU.
+_BILLED = _sum(Prediction.billed_cost)
+_POSSIBLE = _sum(Prediction.possible_cost)
+
+
+def cost_columns(*, still_to_pay: float | None = None) -> dict[str, Any]:
+    """A job row's cost columns as the sums of its ledger, for an UPDATE of that row (the
+    sums follow the row updated); with ``still_to_pay``, ``estimated_cost`` too: what was
+    billed so far and that much more."""
+    columns: dict[str, Any] = {"actual_cost": _BILLED, "possible_cost": _POSSIBLE}
     if still_to_pay is not None:
-        columns["estimated_cost"] = _sum(Prediction.billed_cost, job_id) + round(still_to_pay, 6)
+        columns["estimated_cost"] = _BILLED + round(still_to_pay, 6)
     return columns
 
 

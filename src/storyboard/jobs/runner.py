@@ -202,13 +202,13 @@ class SceneRunner:
             after=self.scene_events if scene_done else (),
             progress=self.progress().model_dump_json(),
             storyboard_data=self.storyboard_json(),
-            **cost_columns(self.job_id),
+            **cost_columns(),
             **extra,
         )
         if not ok:
             if ledger:  # what was spent is the job's whoever holds it now: its costs too
                 await self.rt.writer.update(self.job_id, touch=False,
-                                            **cost_columns(self.job_id))
+                                            **cost_columns())
             raise JobStopped
 
     # -- one scene --------------------------------------------------------------------------

@@ -149,7 +149,7 @@ async def _fail(rt: JobRuntime, job_id: int, message: str, books: RunLedger,
     """The job failed with ``message``: its row says so (while its lease is this run's), and
     the ledger statements owed are written, with the cost columns, either way."""
     progress = VideoProgress(current_stage=JobStatus.FAILED.value, message=message)
-    await rt.writer.update(job_id, touch=False, ledger=books.take(), **cost_columns(job_id))
+    await rt.writer.update(job_id, touch=False, ledger=books.take(), **cost_columns())
     await rt.writer.update(job_id, unless_status=IDLE_STATUSES, held_by=rt.owner,
                            status=JobStatus.FAILED.value, error_message=message,
                            progress=progress.model_dump_json(), after=_completed(job_id),
@@ -231,7 +231,7 @@ async def _plan(job_id: int, row: GeneratedVideo, rt: JobRuntime,
         assert planner is not None
         await rt.writer.update(job_id, touch=False, ledger=[books.plan_created(planner,
                                                                                prediction_id)],
-                               **cost_columns(job_id))
+                               **cost_columns())
 
     usage = Usage(on_created=created)
     try:
@@ -242,7 +242,7 @@ async def _plan(job_id: int, row: GeneratedVideo, rt: JobRuntime,
     except JobStopped:
         # What the model was paid for is the job's, stopped or not.
         books.planned(usage, planner)
-        await rt.writer.update(job_id, touch=False, ledger=books.take(), **cost_columns(job_id))
+        await rt.writer.update(job_id, touch=False, ledger=books.take(), **cost_columns())
         raise
     except Exception as exc:  # noqa: BLE001 - the spec: any parse failure fails the job with it
         message = f"Failed to parse prompt: {exc}"
@@ -306,8 +306,8 @@ async def _run(job_id: int, row: GeneratedVideo, rt: JobRuntime, started: float)
             after=start_event,
             status=JobStatus.GENERATING_STORYBOARD.value,
             progress=progress.model_dump_json(), storyboard_data=runner.storyboard_json(),
-            **cost_columns(job_id, still_to_pay=todo * rt.provider.price_per_image), **extra):
-        await rt.writer.update(job_id, touch=False, **cost_columns(job_id))
+            **cost_columns(still_to_pay=todo * rt.provider.price_per_image), **extra):
+        await rt.writer.update(job_id, touch=False, **cost_columns())
         raise JobStopped
 
     try:
@@ -328,7 +328,7 @@ async def _run(job_id: int, row: GeneratedVideo, rt: JobRuntime, started: float)
         current = get_job_row(rt.engine, job_id)
         if current is not None and current.status == JobStatus.CANCELLED.value:
             await books.settle()
-        await rt.writer.update(job_id, touch=False, ledger=books.take(), **cost_columns(job_id))
+        await rt.writer.update(job_id, touch=False, ledger=books.take(), **cost_columns())
         # Only while the lease is still ours: a run stopped because another took the job
         # over must not write its stale storyboard over the new run's.
         await rt.writer.update(job_id, held_by=rt.owner, storyboard_data=runner.storyboard_json())
@@ -355,8 +355,8 @@ async def _stop_for_review(job_id: int, rt: JobRuntime, entries: list[Storyboard
             status=JobStatus.PLAN_READY.value, plan=stored_plan(plan),
             storyboard_data=storyboard_json(entries), progress=progress.model_dump_json(),
             lease_owner=None, lease_expires_at=None,
-            **cost_columns(job_id, still_to_pay=todo)):
-        await rt.writer.update(job_id, touch=False, **cost_columns(job_id))
+            **cost_columns(still_to_pay=todo)):
+        await rt.writer.update(job_id, touch=False, **cost_columns())
         raise JobStopped
     log.info("Job %s: plan ready for review (%d scenes)", job_id, len(entries))
     return JobStatus.PLAN_READY.value
@@ -389,8 +389,8 @@ async def _finish(rt: JobRuntime, job_id: int, runner: SceneRunner, started: flo
                                       lease_expires_at=None,
                                       after=event_hooks(runner.params, job_id=job_id,
                                                         event="completed"),
-                                      **cost_columns(job_id)):
-            await rt.writer.update(job_id, touch=False, **cost_columns(job_id))
+                                      **cost_columns()):
+            await rt.writer.update(job_id, touch=False, **cost_columns())
             raise JobStopped
         status = JobStatus.STORYBOARD_READY.value
     billed, possible = await asyncio.to_thread(job_costs, rt.engine, job_id)
