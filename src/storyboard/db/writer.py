@@ -18,6 +18,11 @@ run that made it has lost its job), so the job's cost columns, set from the ledg
 statement, always match it. It may also carry hooks run after the update, in the same
 transaction, only if the row changed: a webhook's outbox message is written with the state it
 tells of, or not at all.
+
+``call`` runs a function on the batch's connection and hands back what it returns (the image
+cache's claim): in a process whose writes all go through here, no two of its transactions ever
+wait on each other's locks (SQLite has one writer at a time, and a writer kept waiting sleeps
+in steps of milliseconds).
 """
 
 from __future__ import annotations
@@ -44,12 +49,13 @@ class _Write:
     job_id: int
     condition: tuple[tuple[str, ...], tuple[str, ...], str | None]  # only, unless, lease owner
     values: dict[str, Any]
-    waiters: list[asyncio.Future[bool]] = field(default_factory=list)
+    waiters: list[asyncio.Future[Any]] = field(default_factory=list)
     given: Update | None = None  # a ready-made statement (never merged)
+    call: Callable[[Connection], Any] | None = None  # a function of the connection (never merged)
     ledger: list[Executable] = field(default_factory=list)  # run first, unconditionally
     after: list[Callable[[Connection], object]] = field(default_factory=list)  # if it changed
 
-    def settle(self, outcome: bool | BaseException) -> None:
+    def settle(self, outcome: Any) -> None:
         """Hand the commit's outcome (changed or not, or the error) to every caller."""
         for waiter in self.waiters:
             if not waiter.done():
@@ -100,8 +106,8 @@ class JobWriter:
             values.setdefault("updated_at", utcnow())
         condition = (tuple(only_status), tuple(unless_status), held_by)
         last = self._last.get(job_id)
-        if (last is not None and last.given is None and last.condition == condition
-                and not _CONDITIONED & last.values.keys()):
+        if (last is not None and last.given is None and last.call is None
+                and last.condition == condition and not _CONDITIONED & last.values.keys()):
             # Merging is exact only when the earlier write leaves the condition's columns as
             # they were: then the later write's condition sees what it would have seen.
             last.values.update(values)
@@ -116,14 +122,20 @@ class JobWriter:
         batch, in order with the job's other writes; returns whether a row changed."""
         return await self._wait(self._enqueue(_Write(job_id, ((), (), None), {}, given=statement)))
 
+    async def call(self, job_id: int, function: Callable[[Connection], Any]) -> Any:
+        """Run ``function(connection)`` in the next batch's transaction, in order with job
+        ``job_id``'s other writes; returns what it returns, after the commit (or raises what
+        it raised)."""
+        return await self._wait(self._enqueue(_Write(job_id, ((), (), None), {}, call=function)))
+
     def _enqueue(self, write: _Write) -> _Write:
         self._queue.append(write)
         self._last[write.job_id] = write
         return write
 
-    async def _wait(self, write: _Write) -> bool:
+    async def _wait(self, write: _Write) -> Any:
         self.writes += 1
-        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         write.waiters.append(waiter)
         flusher = self._flusher
         if flusher is None or flusher.done() or flusher.get_loop() is not waiter.get_loop():
@@ -164,12 +176,12 @@ class JobWriter:
             self._thread.shutdown(wait=True)
             self._thread = None
 
-    def _commit(self, batch: list[_Write]) -> list[bool | Exception]:
+    def _commit(self, batch: list[_Write]) -> list[Any]:
         """Commit the batch in one transaction; if that fails, each write on its own, so one
         bad write (or a stale connection) fails only its own caller, not every job in the
         batch."""
         try:
-            results: list[bool | Exception] = list(self._transaction(batch))
+            results: list[Any] = list(self._transaction(batch))
         except Exception:  # noqa: BLE001 - retried one by one below, where errors are kept
             results = []
             for write in batch:
@@ -179,9 +191,9 @@ class JobWriter:
                     results.append(exc)
         return results
 
-    def _transaction(self, batch: list[_Write]) -> list[bool]:
+    def _transaction(self, batch: list[_Write]) -> list[Any]:
         if (len(batch) == 1 and not batch[0].ledger and not batch[0].after
-                and self._engine.dialect.name == "postgresql"):
+                and batch[0].call is None and self._engine.dialect.name == "postgresql"):
             # One statement is its own transaction: autocommit saves PostgreSQL the separate
             # BEGIN and COMMIT round trips (a quiet worker's writes mostly come one at a time).
             # Not for SQLite, where switching the mode costs PRAGMAs and a commit is local.
@@ -192,6 +204,9 @@ class JobWriter:
             with self._engine.begin() as conn:
                 results = []
                 for write in batch:
+                    if write.call is not None:
+                        results.append(write.call(conn))
+                        continue
                     for statement in write.ledger:
                         conn.execute(statement)
                     changed = conn.execute(write.statement()).rowcount > 0

@@ -91,6 +91,10 @@ class RunLedger:
         self.pending.append(ledger.reservations_unanswered(job_id=job_id,
                                                            provider=self.provider))
 
+    def also(self, statement: Executable) -> None:
+        """A statement to write with the run's next write (a scene's cache entry)."""
+        self.pending.append(statement)
+
     def take(self) -> list[Executable]:
         """The statements owed so far (for the write about to be made)."""
         owed, self.pending = self.pending, []

@@ -354,9 +354,9 @@ class SceneRunner:
                 entry.drawn_prompt, entry.stale = entry.scene.image_prompt, False
                 if result.prediction_id:
                     self.books.settled(result.prediction_id, "succeeded", result.cost)
-                if key is not None:
-                    await self.cache.made(key, entry.image_url, result.source_url,  # type: ignore[union-attr]
-                                          result.prediction_id)
+                if key is not None:  # written with the scene, just below
+                    self.books.also(self.cache.made(  # type: ignore[union-attr]
+                        key, entry.image_url, result.source_url, result.prediction_id))
                 self.produced += 1
                 self.image_seconds.append(self.rt.clock() - started)
                 log.info("Job %s: Scene %d completed - %s", self.job_id, number, entry.image_url)
