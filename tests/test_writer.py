@@ -149,3 +149,36 @@ def test_writes_queued_behind_a_cancelled_flusher_still_land(settings: Settings)
     assert isinstance(first, RuntimeError)  # its commit's outcome is unknown: said so
     assert later is True
     assert get_job(job_id, settings=settings)["progress"] == '{"released": true}'
+
+
+def test_a_call_runs_in_the_batch_in_order_and_hands_back_its_result(settings: Settings) -> None:
+    """``call`` runs a function on the batch's connection after the job's earlier writes (it
+    sees them) and before its later ones; its result (or its error) goes to its caller only."""
+    from sqlalchemy import text
+
+    job_id = _jobs(settings, 1)[0]
+    writer = JobWriter(get_engine(settings))
+    commits = _commits(settings)
+
+    def progress_now(conn: object) -> str:
+        return str(conn.execute(  # type: ignore[attr-defined]
+            text("SELECT progress FROM generated_videos WHERE id = :id"), {"id": job_id}
+        ).scalar_one())
+
+    def broken(_conn: object) -> None:
+        raise ValueError("this call fails")
+
+    async def main() -> list[object]:
+        return await asyncio.gather(
+            writer.update(job_id, only_status=ACTIVE, progress='{"n": 1}'),
+            writer.call(job_id, progress_now),
+            writer.call(job_id, broken),
+            writer.update(job_id, only_status=ACTIVE, progress='{"n": 2}'),
+            return_exceptions=True)
+
+    first, seen, failed, last = asyncio.run(main())
+    assert first is True and last is True
+    assert seen == '{"n": 1}'  # after the write before it, before the one after
+    assert isinstance(failed, ValueError)
+    assert get_job(job_id, settings=settings)["progress"] == '{"n": 2}'
+    assert commits[0] >= 1
